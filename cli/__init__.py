@@ -1,0 +1,20 @@
+"""The `credit-risk` command: one entry point composing each package's commands."""
+
+from __future__ import annotations
+
+import typer
+
+from features.cli import demo_data_command, import_app, status_command
+
+app = typer.Typer(
+    name="credit-risk",
+    help="Customer credit risk, payment-delay prediction and lawful payment terms for French "
+    "B2B suppliers. Start with `credit-risk demo-data` or `credit-risk import --help`.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(import_app, name="import")
+app.command("demo-data")(demo_data_command)
+app.command("status")(status_command)
+
+__all__ = ["app"]
