@@ -7,12 +7,11 @@ exist) and lands in one transaction, or not at all. Writing the same batch twice
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from features.errors import ConflictingRecord, ImportRejected, RowProblem, StoreError
-from features.ledger_tables import FOREIGN_KEYS, import_log, ledger_tables, metadata
-from features.schemas import ROW, TABLES, WRITE_ORDER, TableSpec
+from features.ledger_tables import FOREIGN_KEYS, import_log, ledger_tables
+from features.schemas import ROW, TABLES, WRITE_ORDER, TableSpec, differing_fields
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -66,6 +65,9 @@ def create_ledger_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Bulk imports build indexes over millions of rows: the default 2 MB cache thrashes.
+            cursor.execute("PRAGMA cache_size=-262144")
+            cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
         return engine
@@ -150,89 +152,28 @@ class LedgerStore:
         report: WriteReport,
     ) -> None:
         report.rows_read[spec.name] = len(frame)
-        if frame.empty:
-            report.rows_added[spec.name] = 0
-            return
-        frame = (
-            frame if ROW in frame.columns else frame.assign(**{ROW: np.arange(2, len(frame) + 2)})
-        )
-        stage = _create_stage(connection, spec)
-        _bulk_insert(connection, stage, frame[[*spec.columns, ROW]])
-        self._check_references(connection, spec, stage, source)
-        if spec.on_conflict == "reject":
-            _reject_conflicts(connection, spec, stage, source)
-            report.rows_updated[spec.name] = 0
-        else:
-            report.rows_updated[spec.name] = _update_changed(connection, spec, stage)
-        report.rows_added[spec.name] = _insert_new(connection, spec, stage)
+        if ROW not in frame.columns:
+            frame = frame.assign(**{ROW: np.arange(2, len(frame) + 2)})
+        _check_references(connection, spec, frame, source)
+        stored = _stored_rows(connection, spec, frame)
+        is_new = np.ones(len(frame), dtype=bool)
+        updated = 0
+        if not stored.empty:
+            both = frame.merge(stored, on=list(spec.key), how="inner", suffixes=("", "_stored"))
+            is_new = ~_keys_of(spec, frame).isin(_keys_of(spec, stored))
+            incoming = both[[*spec.columns, ROW]]
+            before = both[[c if c in spec.key else f"{c}_stored" for c in spec.columns]]
+            before.columns = spec.columns
+            if spec.on_conflict == "reject":
+                _reject_conflicts(spec, incoming, before, source)
+            else:
+                updated = _update_changed(connection, spec, incoming[spec.columns], before)
+        new_rows = frame.loc[np.asarray(is_new), spec.columns]
+        _bulk_insert(connection, ledger_tables[spec.name], new_rows)
+        report.rows_added[spec.name] = len(new_rows)
+        report.rows_updated[spec.name] = updated
         if spec.name == "payment":
-            self._check_overpayment(connection, stage, source)
-        stage.drop(connection)
-        metadata_stage = stage.metadata
-        metadata_stage.remove(stage)
-
-    def _check_references(
-        self, connection: Connection, spec: TableSpec, stage: sa.Table, source: str
-    ) -> None:
-        for column, target_name, target_column in FOREIGN_KEYS.get(spec.name, ()):
-            target = ledger_tables[target_name]
-            missing = connection.execute(
-                sa.select(stage.c[ROW], stage.c[column])
-                .where(~sa.exists().where(target.c[target_column] == stage.c[column]))
-                .order_by(stage.c[ROW])
-                .limit(1000)
-            ).all()
-            if missing:
-                count = connection.execute(
-                    sa.select(sa.func.count())
-                    .where(~sa.exists().where(target.c[target_column] == stage.c[column]))
-                    .select_from(stage)
-                ).scalar_one()
-                raise ImportRejected(
-                    source,
-                    [
-                        RowProblem(
-                            source,
-                            int(row),
-                            column,
-                            f"refers to a {target_name} that is not in the store nor in this "
-                            f"import; import the {target_name} first",
-                            str(value),
-                        )
-                        for row, value in missing
-                    ],
-                    total=count,
-                )
-
-    def _check_overpayment(self, connection: Connection, stage: sa.Table, source: str) -> None:
-        payment, invoice = ledger_tables["payment"], ledger_tables["invoice"]
-        touched = sa.select(stage.c.invoice_id).distinct().subquery()
-        paid = (
-            sa.select(payment.c.invoice_id, sa.func.sum(payment.c.amount).label("paid"))
-            .where(payment.c.invoice_id.in_(sa.select(touched.c.invoice_id)))
-            .group_by(payment.c.invoice_id)
-            .subquery()
-        )
-        over = connection.execute(
-            sa.select(paid.c.invoice_id, paid.c.paid, invoice.c.amount)
-            .join(invoice, invoice.c.invoice_id == paid.c.invoice_id)
-            .where(paid.c.paid > invoice.c.amount + 0.01)
-            .limit(1000)
-        ).all()
-        if over:
-            raise ImportRejected(
-                source,
-                [
-                    RowProblem(
-                        source,
-                        None,
-                        "amount",
-                        f"payments applied to invoice {inv} add up to {total:.2f}, more than "
-                        f"its amount {amount:.2f}",
-                    )
-                    for inv, total, amount in over
-                ],
-            )
+            _check_overpayment(connection, frame, source)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -246,8 +187,7 @@ class LedgerStore:
         with self.engine.connect() as connection:
             result = connection.execute(query)
             rows = result.fetchall()
-        frame = pd.DataFrame.from_records(rows, columns=spec.columns)
-        return _typed(spec, frame)
+        return _typed(spec, _frame(rows, spec.columns))
 
     def count(self, table: str) -> int:
         with self.engine.connect() as connection:
@@ -278,6 +218,11 @@ class LedgerStore:
             yield connection
 
 
+def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
+    """Rows from SQLAlchemy as a frame; plain tuples first, as pandas probes Row objects slowly."""
+    return pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
+
+
 def _typed(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
     for spec_field in spec.fields:
         column = frame[spec_field.name]
@@ -295,24 +240,118 @@ def _typed(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-# ---- staging and merging helpers -----------------------------------------------------------
+# ---- merging helpers ----------------------------------------------------------------------
 
-_stage_counter = iter(range(1, 1 << 62))
+# Above this many rows already stored, the whole table is read instead of looking keys up.
+_LOOKUP_LIMIT = 20_000
 
 
-def _create_stage(connection: Connection, spec: TableSpec) -> sa.Table:
+def _keys_of(spec: TableSpec, frame: pd.DataFrame) -> pd.Index:
+    if len(spec.key) == 1:
+        # Plain Python objects: pandas' isin on Arrow strings is slow for millions of keys.
+        return pd.Index(frame[spec.key[0]].to_numpy(dtype=object), dtype=object)
+    return pd.MultiIndex.from_frame(frame[list(spec.key)])
+
+
+def _stored_rows(connection: Connection, spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The stored rows whose key is in `frame` (typed like `read`), reading as little as it can."""
     target = ledger_tables[spec.name]
-    stage_metadata = sa.MetaData()
-    columns = [sa.Column(c.name, c.type) for c in target.columns]
-    columns.append(sa.Column(ROW, sa.BigInteger))
-    stage = sa.Table(
-        f"stage_{spec.name}_{next(_stage_counter)}", stage_metadata, *columns,
-        prefixes=["TEMPORARY"],
-    )  # fmt: skip
-    stage.create(connection)
-    key_index = sa.Index(f"ix_{stage.name}_key", *[stage.c[k] for k in spec.key])
-    key_index.create(connection)
-    return stage
+    key_columns = [target.c[k] for k in spec.key]
+    stored_keys = _typed_partial(
+        spec, _frame(connection.execute(sa.select(*key_columns)).all(), list(spec.key))
+    )
+    overlap = _keys_of(spec, stored_keys).isin(_keys_of(spec, frame))
+    if not overlap.any():
+        return pd.DataFrame(columns=spec.columns)
+    columns = [target.c[c] for c in spec.columns]
+    if overlap.sum() > _LOOKUP_LIMIT:
+        rows = connection.execute(sa.select(*columns)).all()
+    else:
+        overlapping = stored_keys[overlap].itertuples(index=False)
+        wanted = [tuple(_db_value(v) for v in key) for key in overlapping]
+        rows = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            condition = (
+                sa.tuple_(*key_columns).in_(chunk)
+                if len(spec.key) > 1
+                else key_columns[0].in_([k[0] for k in chunk])
+            )
+            rows.extend(connection.execute(sa.select(*columns).where(condition)).all())
+    stored = _typed(spec, _frame(rows, spec.columns))
+    return stored[_keys_of(spec, stored).isin(_keys_of(spec, frame))]
+
+
+def _typed_partial(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    for name in frame.columns:
+        kind = spec.by_name[name].kind
+        if kind == "date":
+            frame[name] = pd.to_datetime(frame[name]).astype("datetime64[s]")
+        elif kind == "string":
+            frame[name] = frame[name].astype("string")
+    return frame
+
+
+def _db_value(value: object) -> object:
+    return value.date() if isinstance(value, pd.Timestamp) else value
+
+
+def _check_references(
+    connection: Connection, spec: TableSpec, frame: pd.DataFrame, source: str
+) -> None:
+    for column, target_name, target_column in FOREIGN_KEYS.get(spec.name, ()):
+        target = ledger_tables[target_name]
+        known = connection.execute(sa.select(target.c[target_column])).scalars().all()
+        values = pd.Index(frame[column].to_numpy(dtype=object), dtype=object)
+        missing = pd.Series(~values.isin(known), index=frame.index)
+        if missing.any():
+            bad = frame[missing.to_numpy()]
+            raise ImportRejected(
+                source,
+                [
+                    RowProblem(
+                        source,
+                        int(row),
+                        column,
+                        f"refers to a {target_name} that is not in the store nor in this "
+                        f"import; import the {target_name} first",
+                        str(value),
+                    )
+                    for row, value in zip(bad[ROW][:1000], bad[column][:1000], strict=True)
+                ],
+                total=len(bad),
+            )
+
+
+def _check_overpayment(connection: Connection, frame: pd.DataFrame, source: str) -> None:
+    payment, invoice = ledger_tables["payment"], ledger_tables["invoice"]
+    paid = (
+        sa.select(payment.c.invoice_id, sa.func.sum(payment.c.amount).label("paid"))
+        .group_by(payment.c.invoice_id)
+        .subquery()
+    )
+    over = connection.execute(
+        sa.select(paid.c.invoice_id, paid.c.paid, invoice.c.amount)
+        .join(invoice, invoice.c.invoice_id == paid.c.invoice_id)
+        .where(paid.c.paid > invoice.c.amount + 0.01)
+        .limit(1000)
+    ).all()
+    if not over:
+        return
+    rows = frame.groupby("invoice_id")[ROW].min()
+    raise ImportRejected(
+        source,
+        [
+            RowProblem(
+                source,
+                int(rows.get(inv, 0)) or None,
+                "amount",
+                f"payments applied to invoice {inv} add up to {total:.2f}, more than "
+                f"its amount {amount:.2f}",
+            )
+            for inv, total, amount in over
+        ],
+    )
 
 
 def _column_values(column: pd.Series) -> list[object]:
@@ -321,9 +360,8 @@ def _column_values(column: pd.Series) -> list[object]:
         text = np.datetime_as_string(column.to_numpy(dtype="datetime64[D]"), unit="D")
         values: list[object] = text.tolist()
         missing = column.isna().to_numpy()
-        if missing.any():
-            for i in np.flatnonzero(missing):
-                values[i] = None
+        for i in np.flatnonzero(missing):
+            values[i] = None
         return values
     if isinstance(column.dtype, pd.BooleanDtype) or column.dtype == bool:
         return [None if v is pd.NA else bool(v) for v in column.tolist()]
@@ -333,139 +371,93 @@ def _column_values(column: pd.Series) -> list[object]:
     return values
 
 
-def _bulk_insert(connection: Connection, stage: sa.Table, frame: pd.DataFrame) -> None:
-    columns = [_column_values(frame[c]) for c in frame.columns]
-    rows = list(zip(*columns, strict=True))
-    names = [c.name for c in stage.columns]
+def _bulk_insert(connection: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    """Insert rows with the driver's fastest path: COPY on PostgreSQL, executemany on SQLite.
+
+    A load larger than what the table holds drops its secondary indexes and builds them again
+    afterwards: building an index once from sorted data beats a million B-tree insertions.
+    """
+    if frame.empty:
+        return
+    stored = connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    rebuild = [index for index in table.indexes if len(frame) > max(stored, 50_000)]
+    for index in rebuild:
+        index.drop(connection)
+    _insert_rows(connection, table, frame)
+    for index in rebuild:
+        index.create(connection)
+
+
+def _insert_rows(connection: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    rows = list(zip(*[_column_values(frame[c]) for c in frame.columns], strict=True))
+    quoted = ", ".join(f'"{name}"' for name in frame.columns)
     raw = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        with raw.cursor() as cursor:  # type: ignore[union-attr]
-            quoted = ", ".join(f'"{n}"' for n in names)
-            with cursor.copy(f'COPY "{stage.name}" ({quoted}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
+        copy_sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
+        with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
         return
-    placeholders = ", ".join("?" for _ in names)
-    quoted = ", ".join(f'"{n}"' for n in names)
+    placeholders = ", ".join("?" for _ in frame.columns)
     cursor = raw.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(f'INSERT INTO "{stage.name}" ({quoted}) VALUES ({placeholders})', rows)
+        cursor.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})', rows)
     finally:
         cursor.close()
 
 
-def _key_match(spec: TableSpec, stage: sa.Table, target: sa.Table) -> sa.ColumnElement[bool]:
-    return sa.and_(*[target.c[k] == stage.c[k] for k in spec.key])
-
-
-def _same_content(spec: TableSpec, stage: sa.Table, target: sa.Table) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        *[target.c[c].is_not_distinct_from(stage.c[c]) for c in spec.columns if c not in spec.key]
-    )
-
-
 def _reject_conflicts(
-    connection: Connection, spec: TableSpec, stage: sa.Table, source: str
+    spec: TableSpec, incoming: pd.DataFrame, stored: pd.DataFrame, source: str
 ) -> None:
-    target = ledger_tables[spec.name]
-    conflict_filter = sa.and_(_key_match(spec, stage, target), ~_same_content(spec, stage, target))
-    rows = (
-        connection.execute(
-            sa.select(stage, *[target.c[c].label(f"stored_{c}") for c in spec.columns])
-            .select_from(stage.join(target, _key_match(spec, stage, target)))
-            .where(~_same_content(spec, stage, target))
-            .order_by(stage.c[ROW])
-            .limit(1000)
-        )
-        .mappings()
-        .all()
-    )
-    if not rows:
+    differing = differing_fields(spec, incoming, stored)
+    conflicts = differing != ""
+    if not conflicts.any():
         return
-    total = connection.execute(
-        sa.select(sa.func.count()).select_from(stage.join(target, conflict_filter))
-    ).scalar_one()
-    problems = []
-    for row in rows:
-        differing = [
-            c for c in spec.columns
-            if c not in spec.key and not _equal(row[c], row[f"stored_{c}"])
-        ]  # fmt: skip
-        key_text = "/".join(str(row[k]) for k in spec.key)
-        problems.append(
-            RowProblem(
-                source,
-                int(row[ROW]),
-                ",".join(spec.key),
-                f"{spec.name} {key_text} is already stored with other contents "
-                f"(differs in: {', '.join(differing)})",
-            )
+    bad = incoming[conflicts.to_numpy()].sort_values(ROW)
+    problems = [
+        RowProblem(
+            source,
+            int(row[ROW]),
+            ",".join(spec.key),
+            f"{spec.name} {'/'.join(str(_db_value(row[k])) for k in spec.key)} is already "
+            f"stored with other contents (differs in: {differing[index].replace(',', ', ')})",
         )
-    raise ConflictingRecord(source, problems, total=total)
+        for index, row in bad.head(1000).iterrows()
+    ]
+    raise ConflictingRecord(source, problems, total=int(conflicts.sum()))
 
 
-def _equal(a: object, b: object) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, float) or isinstance(b, float):
-        return abs(float(a) - float(b)) < 1e-9  # type: ignore[arg-type]
-    return str(a) == str(b)
-
-
-def _update_changed(connection: Connection, spec: TableSpec, stage: sa.Table) -> int:
+def _update_changed(
+    connection: Connection, spec: TableSpec, incoming: pd.DataFrame, stored: pd.DataFrame
+) -> int:
     """Newer non-empty values replace stored ones; returns how many stored rows changed."""
+    merged = incoming.copy()
+    for name in spec.columns:
+        merged[name] = incoming[name].where(incoming[name].notna(), stored[name])
+    changed = (differing_fields(spec, merged, stored) != "").to_numpy()
+    if not changed.any():
+        return 0
     target = ledger_tables[spec.name]
     non_key = [c for c in spec.columns if c not in spec.key]
-    merged_differs = sa.or_(
-        *[target.c[c].is_distinct_from(sa.func.coalesce(stage.c[c], target.c[c])) for c in non_key]
+    statement = (
+        target.update()
+        .where(sa.and_(*[target.c[k] == sa.bindparam(f"key_{k}") for k in spec.key]))
+        .values({c: sa.bindparam(f"new_{c}") for c in non_key})
     )
-    changed_keys = (
-        sa.select(*[stage.c[k] for k in spec.key])
-        .select_from(stage.join(target, _key_match(spec, stage, target)))
-        .where(merged_differs)
-    )
-    changed = connection.execute(changed_keys).all()
-    if not changed:
-        return 0
-    values = {
-        c: sa.func.coalesce(
-            sa.select(stage.c[c]).where(_key_match(spec, stage, target)).scalar_subquery(),
-            target.c[c],
-        )
-        for c in non_key
-    }
-    key_tuple = sa.tuple_(*[target.c[k] for k in spec.key])
-    updated = 0
-    for start in range(0, len(changed), 500):
-        chunk = [tuple(r) for r in changed[start : start + 500]]
-        condition = (
-            key_tuple.in_(chunk) if len(spec.key) > 1 else target.c[spec.key[0]].in_(
-                [r[0] for r in chunk])
-        )  # fmt: skip
-        updated += connection.execute(target.update().where(condition).values(values)).rowcount
-    return updated
+    rows = merged[changed]
+    values = {c: _column_values(rows[c]) for c in spec.columns}
+    parameters = [
+        {
+            **{f"key_{k}": _as_date(spec, k, values[k][i]) for k in spec.key},
+            **{f"new_{c}": _as_date(spec, c, values[c][i]) for c in non_key},
+        }
+        for i in range(len(rows))
+    ]
+    connection.execute(statement, parameters)
+    return len(rows)
 
 
-def _insert_new(connection: Connection, spec: TableSpec, stage: sa.Table) -> int:
-    target = ledger_tables[spec.name]
-    new_rows = sa.select(*[stage.c[c] for c in spec.columns]).where(
-        ~sa.exists().where(_key_match(spec, stage, target))
-    )
-    # Counted apart: drivers do not all report a row count for INSERT ... SELECT.
-    count = connection.execute(
-        sa.select(sa.func.count()).select_from(new_rows.subquery())
-    ).scalar_one()
-    if count:
-        connection.execute(target.insert().from_select(spec.columns, new_rows))
-    return int(count)
-
-
-def dump_metadata() -> sa.MetaData:
-    """The ledger's SQLAlchemy metadata (for migrations and their test)."""
-    return metadata
-
-
-def describe(frame: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    frame.info(buf=buffer)
-    return buffer.getvalue()
+def _as_date(spec: TableSpec, name: str, value: object) -> object:
+    if spec.by_name[name].kind == "date" and isinstance(value, str):
+        return date.fromisoformat(value)
+    return value

@@ -308,6 +308,11 @@ def parse_dates(text: pd.Series, formats: Sequence[str]) -> tuple[pd.Series, pd.
 
 def parse_numbers(text: pd.Series, options: ParseOptions) -> tuple[pd.Series, pd.Series]:
     """Parse decimal numbers with the file's separators; returns (values, mask of unparseable)."""
+    if options.decimal == "." and not options.thousands:
+        values = pd.to_numeric(text, errors="coerce").astype("float64")
+        retry = text.notna() & values.isna()
+        if not retry.any():  # the common case: plain numbers, no cleaning needed
+            return values, retry
     cleaned = text.str.replace(r"[\s\u00a0\u202f]", "", regex=True)
     if options.thousands:
         cleaned = cleaned.str.replace(options.thousands, "", regex=False)

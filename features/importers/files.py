@@ -161,6 +161,8 @@ def _parse_with_arrow(
     def on_bad_row(row: pacsv.InvalidRow) -> str:
         line = row.number + skip_rows if row.number is not None else None
         cut = " (the file may be cut off)" if row.actual_columns < row.expected_columns else ""
+        if row.expected_columns == 1:
+            cut = f" (the header was read as one column with the separator {sep!r}: is it right?)"
         bad_rows.append(RowProblem(name, line, "row",
                                    f"has {row.actual_columns} fields, the header has "
                                    f"{row.expected_columns}{cut}"))  # fmt: skip

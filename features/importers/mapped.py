@@ -44,6 +44,7 @@ from features.schemas import (
     parse_numbers,
     parse_table,
 )
+from features.siren import normalized_sirens, siren_problems
 
 DATE_FORMAT_ALIASES = {
     "DD/MM/YYYY": "%d/%m/%Y",
@@ -192,8 +193,10 @@ def _invoice_rows(
     rows: pd.DataFrame, mapping: ColumnMapping, source: str, options: ParseOptions,
     notes: list[str],
 ) -> pd.DataFrame:  # fmt: skip
-    wanted = [c for c in INVOICE.columns if c in rows.columns]
-    invoices = parse_table(INVOICE, rows[[*wanted, ROW]], source, options)
+    wanted = rows[[*(c for c in INVOICE.columns if c in rows.columns), ROW]]
+    if "due_date" not in rows.columns:  # computed below from the issue date
+        wanted = wanted.assign(due_date=pd.Series(pd.NA, index=rows.index, dtype="string"))
+    invoices = parse_table(INVOICE, wanted, source, options)
     if "currency" not in rows.columns:
         invoices["currency"] = mapping.defaults.currency
     if "due_date" not in rows.columns:
@@ -209,10 +212,32 @@ def _customer_rows(rows: pd.DataFrame, source: str, options: ParseOptions) -> pd
     fields = {"customer_id": "customer_id", "customer_name": "name", "siren": "siren"}
     present = {k: v for k, v in fields.items() if k in rows.columns}
     customers = rows[[*present, ROW]].rename(columns=present)
+    if "siren" in customers.columns:
+        _check_sirens(customers, source)
     # The last row of a customer wins: exports repeat the account name on every invoice, and a
     # renamed account shows its newest name last.
     customers = customers.drop_duplicates("customer_id", keep="last")
     return parse_table(CUSTOMER, customers, source, options)
+
+
+def _check_sirens(customers: pd.DataFrame, source: str) -> None:
+    """Every row's SIREN is checked (not only the row kept per customer), and one customer
+    account may not carry two different SIRENs."""
+    sirens = normalized_sirens(customers["siren"].astype("string").str.strip().replace("", pd.NA))
+    reasons = siren_problems(sirens)
+    problems = [
+        RowProblem(source, int(row), "siren", f"{reason} (9 digits with a Luhn checksum)", value)
+        for row, reason, value in zip(customers[ROW], reasons, sirens, strict=True)
+        if pd.notna(reason)
+    ]
+    per_customer = sirens.groupby(customers["customer_id"]).nunique()
+    for customer_id in per_customer[per_customer > 1].index:
+        rows = customers.loc[customers["customer_id"] == customer_id, ROW]
+        problems.append(RowProblem(source, int(rows.iloc[-1]), "siren",
+                                   f"customer {customer_id} has different SIRENs on rows "
+                                   f"{', '.join(str(r) for r in rows)}"))  # fmt: skip
+    if problems:
+        raise ImportRejected(source, problems[:1000], total=len(problems))
 
 
 def _payment_rows(

@@ -1,0 +1,62 @@
+"""The `credit-risk` command as a user runs it: help, imports, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from features.ledger import LedgerStore
+from tests.features.ledger_samples import INVOICES_CSV, write_canonical
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_help_explains_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("import", "demo-data", "status"):
+        assert command in result.output
+    imports = runner.invoke(app, ["import", "--help"])
+    for command in ("canonical", "mapped", "fec", "companies", "inpi", "bodacc"):
+        assert command in imports.output
+
+
+def test_canonical_import_reports_what_it_added(tmp_path: Path, database_url: str) -> None:
+    folder = write_canonical(tmp_path / "in")
+    args = ["import", "canonical", str(folder), "--database-url", database_url]
+    first = runner.invoke(app, [*args, "--today", "2026-11-23"])
+    assert first.exit_code == 0, first.output
+    assert "invoice" in first.output
+    again = runner.invoke(app, [*args, "--today", "2026-11-23"])
+    assert again.exit_code == 0
+    assert "Nothing changed" in again.output
+    assert LedgerStore.open(database_url).count("invoice") == 3
+
+
+def test_a_rejected_import_exits_2_with_the_row_and_no_traceback(
+    tmp_path: Path, database_url: str
+) -> None:
+    bad = INVOICES_CSV + "F9,C1,2025-05-01,2025-04-01,100,EUR,false\n"
+    folder = write_canonical(tmp_path / "in", invoices=bad)
+    result = runner.invoke(app, ["import", "canonical", str(folder), "--database-url",
+                                 database_url, "--today", "2026-11-23"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "row 5, field 'due_date': is before issue_date" in result.output
+    assert "Traceback" not in result.output
+    assert LedgerStore.open(database_url).count("invoice") == 0
+
+
+def test_a_bad_today_option_is_a_usage_error(tmp_path: Path, database_url: str) -> None:
+    folder = write_canonical(tmp_path / "in")
+    result = runner.invoke(app, ["import", "canonical", str(folder), "--database-url",
+                                 database_url, "--today", "yesterday"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "YYYY-MM-DD" in result.output
