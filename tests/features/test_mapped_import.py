@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from features.errors import ImportRejected
-from features.importers.mapped import import_mapped_invoices, load_mapping
+from features.importers.mapped import import_mapped_invoices, load_mapping, read_mapped_invoices
 
 FRENCH_EXPORT = (
     "Export ventes du 31/12/2025\n"
@@ -109,14 +109,20 @@ def test_a_broken_mapping_names_the_key(tmp_path, mapping_change, field, message
     old, new = mapping_change
     export, mapping = write(tmp_path, FRENCH_EXPORT, FRENCH_MAPPING.replace(old, new))
     with pytest.raises(ImportRejected) as raised:
-        if field == "Total":
-            from features.importers.mapped import read_mapped_invoices
-
-            read_mapped_invoices(export, load_mapping(mapping))
-        else:
-            load_mapping(mapping)
+        load_mapping(mapping)
     assert raised.value.problems[0].field == field
     assert message in raised.value.problems[0].reason
+
+
+def test_a_mapped_column_missing_from_the_export_lists_its_columns(tmp_path) -> None:
+    mapping_text = FRENCH_MAPPING.replace('amount = "Montant TTC"', 'amount = "Total"')
+    export, mapping = write(tmp_path, FRENCH_EXPORT, mapping_text)
+    with pytest.raises(ImportRejected) as raised:
+        read_mapped_invoices(export, load_mapping(mapping))
+    problem = raised.value.problems[0]
+    assert problem.field == "Total"
+    assert "is not in the file" in problem.reason
+    assert "Montant TTC" in problem.reason
 
 
 @pytest.mark.parametrize(
