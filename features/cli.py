@@ -175,7 +175,8 @@ def demo_data_command(
     seasonality, disputes and terms. Each invoice records its true probability of being paid
     more than 5 and more than 60 days late (the oracle), kept in the demo_oracle table.
     """
-    from features.demo import generate_portfolio, write_portfolio
+    from features.demo import generate_portfolio
+    from features.importers.landing import land
 
     store = open_store(database_url)
     if if_missing and store.count("invoice") > 0:
@@ -184,11 +185,23 @@ def demo_data_command(
     end = parse_today(end_date)
     started = time.perf_counter()
     with progress_bar("demo portfolio") as update:
-        frames = generate_portfolio(seed=seed, companies=companies, years=years, end_date=end,
-                                    invoices_per_year=invoices_per_year,
-                                    progress=lambda s, f: update(s, f * 0.5))  # fmt: skip
-        report = write_portfolio(store, frames, end_date=end,
-                                 progress=lambda s, f: update(s, 0.5 + f * 0.5))  # fmt: skip
+        frames = generate_portfolio(
+            seed=seed,
+            companies=companies,
+            years=years,
+            end_date=end,
+            invoices_per_year=invoices_per_year,
+            progress=lambda stage, done: update(stage, done * 0.5),
+        )
+        report = land(
+            store,
+            frames,
+            f"demo portfolio (seed {seed})",
+            kind="demo",
+            sha256="",
+            today=end,
+            progress=lambda stage, done: update(stage, 0.5 + done * 0.5),
+        )
         if export is not None:
             export.mkdir(parents=True, exist_ok=True)
             for name, frame in frames.items():
