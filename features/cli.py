@@ -222,3 +222,74 @@ def status_command(database_url: DatabaseOption = None) -> None:
     if not imports.empty:
         out.print(imports[["imported_at", "kind", "source", "rows_added", "rows_updated"]]
                   .tail(10).to_string(index=False))  # fmt: skip
+
+
+JsonPath = Annotated[Path, typer.Argument(help="A JSON or JSON Lines file.")]
+
+
+@import_app.command("companies")
+def import_companies_command(
+    path: JsonPath, database_url: DatabaseOption = None, today: TodayOption = None
+) -> None:
+    """Import companies from the company search API's JSON (recherche-entreprises).
+
+    Gives company rows (legal form, NAF code, creation date, headcount band, sole trader,
+    status) and revenue / net income per year; those accounts' publication dates are
+    estimated (fiscal year end + the legal filing delay).
+    """
+    from features.importers.registry import import_company_search
+
+    store = open_store(database_url)
+    run_import("company search", lambda progress: import_company_search(
+        store, path, today=parse_today(today), progress=progress))  # fmt: skip
+
+
+@import_app.command("inpi")
+def import_inpi_command(
+    path: JsonPath, database_url: DatabaseOption = None, today: TodayOption = None
+) -> None:
+    """Import INPI annual accounts (tax-form line codes) as financial statements."""
+    from features.importers.registry import import_inpi_accounts
+
+    store = open_store(database_url)
+    run_import("INPI accounts", lambda progress: import_inpi_accounts(
+        store, path, today=parse_today(today), progress=progress))  # fmt: skip
+
+
+@import_app.command("bodacc")
+def import_bodacc_command(
+    path: JsonPath, database_url: DatabaseOption = None, today: TodayOption = None
+) -> None:
+    """Import BODACC notices: insolvency proceedings become legal events."""
+    from features.importers.registry import import_bodacc_notices
+
+    store = open_store(database_url)
+    run_import("BODACC notices", lambda progress: import_bodacc_notices(
+        store, path, today=parse_today(today), progress=progress))  # fmt: skip
+
+
+@import_app.command("fec")
+def import_fec_command(
+    path: Annotated[Path, typer.Argument(help="The FEC file (tab- or pipe-separated text).")],
+    default_terms: Annotated[int, typer.Option(
+        "--default-terms", min=0, max=365,
+        help="Payment terms in days giving due dates (a FEC has no due date column).")] = 30,
+    customer_accounts: Annotated[str, typer.Option(
+        help="Prefixes of the customer accounts, comma-separated.")] = "411",
+    encoding: EncodingOption = None,
+    database_url: DatabaseOption = None,
+    today: TodayOption = None,
+) -> None:  # fmt: skip
+    """Rebuild invoices and settlements from a French FEC (Fichier des Écritures Comptables).
+
+    Debits on customer accounts are invoices; credits settle them through lettering
+    (EcritureLet/DateLet, or the lettered bank line's date when DateLet is empty), else
+    first-in-first-out. Each settlement records the rule that produced it.
+    """
+    from features.importers.fec import import_fec
+
+    store = open_store(database_url)
+    run_import("FEC", lambda progress: import_fec(
+        store, path, today=parse_today(today), encoding=encoding,
+        default_terms_days=default_terms, customer_accounts=customer_accounts,
+        progress=progress))  # fmt: skip

@@ -167,8 +167,11 @@ class LedgerStore:
             if spec.on_conflict == "reject":
                 _reject_conflicts(spec, incoming, before, source)
             else:
-                updated = _update_changed(connection, spec, incoming[spec.columns], before)
-        new_rows = frame.loc[np.asarray(is_new), spec.columns]
+                updated = _update_changed(
+                    connection, spec, incoming[spec.columns], before,
+                    keep_stored_values=spec.on_conflict == "update",
+                )  # fmt: skip
+        new_rows = _with_defaults(spec, frame.loc[np.asarray(is_new), spec.columns])
         _bulk_insert(connection, ledger_tables[spec.name], new_rows)
         report.rows_added[spec.name] = len(new_rows)
         report.rows_updated[spec.name] = updated
@@ -354,6 +357,17 @@ def _check_overpayment(connection: Connection, frame: pd.DataFrame, source: str)
     )
 
 
+def _with_defaults(spec: TableSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    """Fill the defaults that validation left empty (update tables leave them to the store)."""
+    missing = [f for f in spec.fields if f.default is not None and rows[f.name].isna().any()]
+    if not missing:
+        return rows
+    rows = rows.copy()
+    for spec_field in missing:
+        rows[spec_field.name] = rows[spec_field.name].fillna(spec_field.default)
+    return rows
+
+
 def _column_values(column: pd.Series) -> list[object]:
     """A column as Python values the DB drivers take, with None for missing values."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
@@ -428,12 +442,22 @@ def _reject_conflicts(
 
 
 def _update_changed(
-    connection: Connection, spec: TableSpec, incoming: pd.DataFrame, stored: pd.DataFrame
+    connection: Connection,
+    spec: TableSpec,
+    incoming: pd.DataFrame,
+    stored: pd.DataFrame,
+    *,
+    keep_stored_values: bool,
 ) -> int:
-    """Newer non-empty values replace stored ones; returns how many stored rows changed."""
+    """Write the incoming rows over the stored ones; returns how many stored rows changed.
+
+    keep_stored_values: an empty incoming value keeps the stored one (a registry extract that
+    leaves a field out does not erase it); otherwise the incoming row replaces the stored row.
+    """
     merged = incoming.copy()
-    for name in spec.columns:
-        merged[name] = incoming[name].where(incoming[name].notna(), stored[name])
+    if keep_stored_values:
+        for name in spec.columns:
+            merged[name] = incoming[name].where(incoming[name].notna(), stored[name])
     changed = (differing_fields(spec, merged, stored) != "").to_numpy()
     if not changed.any():
         return 0

@@ -62,14 +62,16 @@ class TableSpec:
     """A canonical table: its columns, its key, its rules and what a second copy of a key means.
 
     on_conflict: "reject" when a key already stored with other contents is an error (invoices,
-    payments); "update" when newer data replaces older (registry data about a company).
+    payments); "update" when newer non-empty values replace older ones (what a registry says
+    about a company); "replace" when a newer record replaces the whole older one (restated or
+    refiled accounts: a confidential refiling must clear the figures it withdraws).
     """
 
     name: str
     key: tuple[str, ...]
     fields: tuple[Field, ...]
     rules: tuple[RowRule, ...] = ()
-    on_conflict: Literal["reject", "update"] = "reject"
+    on_conflict: Literal["reject", "update", "replace"] = "reject"
     description: str = ""
     by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
@@ -105,7 +107,8 @@ def _finite() -> pa.Check:
 def _luhn() -> pa.Check:
     return pa.Check(
         lambda s: siren_problems(s).isna(),
-        error="is not a valid SIREN (9 digits with a Luhn checksum)",
+        error="is not a valid SIREN: 9 digits whose Luhn checksum is a multiple of 10 (double "
+        "every second digit from the right, add all the digits)",
         ignore_na=True,
     )
 
@@ -148,7 +151,7 @@ COMPANY = TableSpec(
 FINANCIAL_STATEMENT = TableSpec(
     name="financial_statement",
     key=("siren", "fiscal_year_end"),
-    on_conflict="update",
+    on_conflict="replace",
     description="Annual accounts; usable for a decision only from their publication date.",
     fields=(
         Field("siren", "string", "company SIREN", required=True, checks=(_luhn(),)),
@@ -440,16 +443,19 @@ def _parse_reason(spec_field: Field, options: ParseOptions) -> str:
 def validate_table(spec: TableSpec, typed: pd.DataFrame, source: str, today: date) -> pd.DataFrame:
     """Check typed rows against the table's rules; return clean canonical rows or raise.
 
-    Defaults are filled, SIRENs normalised, identical duplicate keys dropped, and duplicates with
+    Defaults are filled (on update tables by the store, into new rows only), SIRENs
+    normalised, identical duplicate keys dropped, and duplicates with
     other contents refused (naming both rows and the fields that differ).
     """
-    frame = typed.copy()
+    frame = typed.reset_index(drop=True)  # problems are located by position
     if ROW not in frame.columns:
         frame = with_row_numbers(frame)
     for spec_field in spec.fields:
         if spec_field.name not in frame.columns:
             frame[spec_field.name] = pd.NA
-        if spec_field.default is not None:
+        if spec_field.default is not None and spec.on_conflict != "update":
+            # On update tables an empty value means "keep what is stored": the store fills
+            # defaults only into rows it inserts.
             frame[spec_field.name] = frame[spec_field.name].fillna(spec_field.default)
         frame[spec_field.name] = _to_dtype(spec_field, frame[spec_field.name])
         if spec_field.name == "siren" or spec_field.name.endswith("_siren"):
@@ -485,11 +491,14 @@ def _pandera_schema(spec: TableSpec, today: date) -> pa.DataFrameSchema:
                                    error=f"is in the future (after {today.isoformat()})",
                                    ignore_na=True))  # fmt: skip
         if spec_field.kind == "date":
-            checks.append(pa.Check(lambda s: (s >= EARLIEST_DATE) & (s <= LATEST_DATE),
-                                   error="is out of range (before 1900 or after 2100)",
-                                   ignore_na=True))  # fmt: skip
+            # A date after 2100 is already "in the future" unless the field may be.
+            latest_allowed = LATEST_DATE if spec_field.may_be_future else pd.Timestamp.max
+            checks.append(pa.Check(
+                lambda s, top=latest_allowed: (s >= EARLIEST_DATE) & (s <= top),
+                error="is out of range (before 1900 or after 2100)", ignore_na=True))  # fmt: skip
+        defaulted_later = spec_field.default is not None and spec.on_conflict == "update"
         columns[spec_field.name] = pa.Column(
-            nullable=not spec_field.required, checks=checks, required=True
+            nullable=not spec_field.required or defaulted_later, checks=checks, required=True
         )
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
@@ -552,7 +561,8 @@ def _deduplicate(spec: TableSpec, frame: pd.DataFrame, source: str) -> pd.DataFr
         problems = [
             RowProblem(source, int(row), ",".join(key),
                        f"duplicate {'/'.join(key)} {tuple(k) if len(k) > 1 else k[0]!s} with other "
-                       f"contents than row {int(first_row)} (differs in: {fields})")
+                       f"contents than row {int(first_row)} (differs in: "
+                       f"{fields.replace(',', ', ')})")
             for row, k, first_row, fields in zip(
                 dupes.loc[conflicts, ROW], dupes.loc[conflicts, key].itertuples(index=False),
                 aligned_first.loc[conflicts, ROW], differ[conflicts], strict=True)

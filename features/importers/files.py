@@ -22,6 +22,7 @@ from features.errors import ImportRejected, RowProblem
 from features.schemas import ROW
 
 SEPARATORS = (",", ";", "\t", "|")
+_TRAILING = "_trailing_separator"  # the unnamed column opened by a separator ending each line
 _SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 # Bytes that Windows-1252 leaves undefined: their presence means it is not that encoding.
 _CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
@@ -127,18 +128,47 @@ def read_delimited(
     if not lines:
         raise ImportRejected.one(name, "file", "has no header line")
     sep = separator or sniff_separator(lines[0], path)
-    header = next(csv.reader([lines[0]], delimiter=sep))
-    header = [h.strip().lstrip("\ufeff") for h in header]
+    header = [h.strip().lstrip("\ufeff") for h in _fields(lines[0], sep)]
+    trailing = _ends_with_separator(header, lines[1:2], sep)
+    if header and not header[-1] and trailing:
+        header.pop()
     _check_header(name, header)
-    table = _parse_with_arrow(name, data, codec, sep, header, skip_rows)
+    columns = [*header, _TRAILING] if trailing else header
+    table = _parse_with_arrow(name, data, codec, sep, columns, skip_rows)
     if table.num_rows == 0:
-        raise ImportRejected(name, [RowProblem(name, None, "file",
-                                               "has a header but no rows")])  # fmt: skip
+        raise ImportRejected.one(name, "file", "has a header but no rows")
     frame = table.to_pandas()
-    frame.columns = header
+    frame.columns = columns
     first_row = 2 + skip_rows
     frame[ROW] = range(first_row, first_row + len(frame))
+    if trailing:
+        frame = _without_trailing_column(name, frame)
     return DelimitedText(frame, codec, sep, hashlib.sha256(data).hexdigest())
+
+
+def _fields(line: str, separator: str) -> list[str]:
+    return next(csv.reader([line], delimiter=separator), [])
+
+
+def _ends_with_separator(header: list[str], first_rows: list[str], sep: str) -> bool:
+    """Some exports end every line with the separator, which opens an unnamed last column."""
+    if len(header) > 1 and not header[-1]:
+        return True
+    first = _fields(first_rows[0], sep) if first_rows else []
+    return len(first) == len(header) + 1 and not first[-1].strip()
+
+
+def _without_trailing_column(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop the column a trailing separator opens, provided nothing was written in it."""
+    filled = frame[_TRAILING].str.strip() != ""
+    if filled.any():
+        rows = frame.loc[filled, ROW]
+        raise ImportRejected(name, [
+            RowProblem(name, int(row), f"column {len(frame.columns) - 1}",
+                       "holds a value but has no name in the header", str(value))
+            for row, value in zip(rows[:1000], frame.loc[filled, _TRAILING][:1000], strict=True)
+        ], total=int(filled.sum()))  # fmt: skip
+    return frame.drop(columns=_TRAILING)
 
 
 def _check_header(name: str, header: list[str]) -> None:

@@ -187,3 +187,30 @@ def test_a_file_whose_name_says_no_table_is_refused(sqlite_store, tmp_path, toda
     path.write_text(INVOICES_CSV)
     with pytest.raises(ImportRejected, match="does not name a table"):
         import_canonical(sqlite_store, [path], today=today)
+
+
+def test_an_update_without_a_field_keeps_the_stored_value(store, tmp_path, today) -> None:
+    import_canonical(store, [write_canonical(tmp_path / "a")], today=today)
+    renamed = "customer_id,name\nC2,Martin Transports et Fils\n"
+    folder = write_canonical(tmp_path / "b", customers=renamed, invoices="", payments="")
+    report = import_canonical(store, [folder], today=today)
+    assert report.rows_updated["customer"] == 1
+    customer = store.read("customer").set_index("customer_id").loc["C2"]
+    assert customer["name"] == "Martin Transports et Fils"
+    assert customer["po_required"]  # not reset to the default by a file that does not say
+    assert customer["preferred_channel"] == "letter"
+
+
+def test_refiled_accounts_replace_the_stored_ones_whole(store, tmp_path, today) -> None:
+    first = "siren,fiscal_year_end,publication_date,revenue,net_income\n" \
+        "552032534,2024-12-31,2025-07-15,1000000,50000\n"  # fmt: skip
+    refiled = "siren,fiscal_year_end,publication_date,confidential\n" \
+        "552032534,2024-12-31,2025-09-01,true\n"  # fmt: skip
+    (tmp_path / "financial_statements.csv").write_text(first)
+    import_canonical(store, [tmp_path / "financial_statements.csv"], today=today)
+    (tmp_path / "financial_statements.csv").write_text(refiled)
+    report = import_canonical(store, [tmp_path / "financial_statements.csv"], today=today)
+    assert report.rows_updated["financial_statement"] == 1
+    statement = store.read("financial_statement").iloc[0]
+    assert statement["confidential"]
+    assert pd.isna(statement["revenue"])  # the confidential refiling withdrew the figures
