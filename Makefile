@@ -25,7 +25,7 @@ demo: install
 	$(BIN)/credit-risk demo-data --if-missing --seed $(DEMO_SEED) --companies $(DEMO_COMPANIES) --years $(DEMO_YEARS)
 
 run: demo
-	$(BIN)/credit-risk serve
+	$(BIN)/credit-risk status
 
 lint: install
 	$(BIN)/ruff check .
