@@ -42,6 +42,7 @@ format: install
 
 bench: install
 	$(BIN)/python bench/bench_foundation.py
+	$(BIN)/python bench/bench_features.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
