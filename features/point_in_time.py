@@ -61,7 +61,9 @@ HISTORY_FEATURES = (
     "recent_days_late_mean",
     "recent_late30_count",
     "days_late_trend",
+    "days_since_last_settlement",
     "known_late_share",
+    "known_severe_share",
     "open_count",
     "open_amount",
     "overdue_count",
@@ -72,7 +74,8 @@ HISTORY_FEATURES = (
     "terms_vs_usual",
 )
 # The invoice's own dispute flag is left out: a dispute is raised after the invoice is issued.
-ORDER_FEATURES = ("amount_log", "terms_days", "po_required", "issue_month", "month_end_issue")
+ORDER_FEATURES = ("amount_log", "terms_days", "po_required", "po_missing", "issue_month",
+                  "due_month", "month_end_issue")  # fmt: skip
 COMPANY_FEATURES = (
     "has_company",
     "company_age_years",
@@ -246,6 +249,7 @@ class _Queries:
     amount: np.ndarray
     terms: np.ndarray
     po_required: np.ndarray
+    po_given: np.ndarray  # 1 when the order carries a purchase-order number, NaN if not said
 
 
 def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
@@ -282,6 +286,7 @@ def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
             ledger.customers["po_required"].astype("boolean").fillna(False).to_numpy(float),
             account,
         ),
+        po_given=_po_given(queries)[order],
     )
     columns = {
         **_history_features(book, sorted_queries),
@@ -296,6 +301,13 @@ def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
     for row, name in enumerate(FEATURES):
         np.take(np.asarray(columns[name], dtype=float), restore, out=matrix[row])
     return pd.DataFrame(matrix.T, columns=list(FEATURES), index=queries.index, copy=False)
+
+
+def _po_given(queries: pd.DataFrame) -> np.ndarray:
+    if "po_number" not in queries:
+        return np.full(len(queries), np.nan)
+    text = queries["po_number"].astype("string").str.strip()
+    return (text.notna() & (text != "")).to_numpy(dtype=float)
 
 
 def _objects(values: pd.Series) -> np.ndarray:
@@ -321,7 +333,7 @@ def _history_features(book: _Book, queries: _Queries) -> dict[str, np.ndarray]:
     settled_before = settled.before(customer, as_of)
     out: dict[str, np.ndarray] = {}
     _issued_features(issued, issued_before, queries, out)
-    _settled_features(settled, settled_before, out)
+    _settled_features(settled, settled_before, as_of, out)
     _open_features(book, (issued, issued_before), (settled, settled_before), queries, out)
     return out
 
@@ -349,7 +361,9 @@ def _issued_features(
     out["terms_vs_usual"] = queries.terms - _ratio(issued.total("terms", start, end), count)
 
 
-def _settled_features(settled: _Stream, before: Range, out: dict[str, np.ndarray]) -> None:
+def _settled_features(
+    settled: _Stream, before: Range, as_of: np.ndarray, out: dict[str, np.ndarray]
+) -> None:
     start, end = before
     count = (end - start).astype(float)
     out["settled_count"] = count
@@ -371,6 +385,9 @@ def _settled_features(settled: _Stream, before: Range, out: dict[str, np.ndarray
         count > 0, settled.total("late30", recent_start, end), np.nan
     )
     out["days_late_trend"] = out["recent_days_late_mean"] - out["days_late_mean"]
+    # A customer in distress stops paying while still ordering: its last-five figures go stale.
+    last = settled.day[np.maximum(end - 1, 0)] if len(settled.day) else np.zeros(len(end))
+    out["days_since_last_settlement"] = np.where(count > 0, as_of - last, np.nan)
 
 
 def _open_features(
@@ -394,11 +411,11 @@ def _open_features(
     out["overdue_amount"] = amount
     out["overdue_days_mean"] = _ratio(count * as_of - due_sum, count)
     out["oldest_overdue_days"] = np.where(count > 0, as_of - oldest_due, np.nan)
-    known_late_open, _, _, _ = _Spells(book, book.due + LATE_DAYS).at(customer, as_of)
-    settled_late = settle_stream.total("late", s_start, s_end)
-    out["known_late_share"] = _ratio(
-        settled_late + known_late_open, out["settled_count"] + known_late_open
-    )
+    # Outcomes known at t: settled invoices, and open ones already past the threshold.
+    for name, threshold in (("late", LATE_DAYS), ("severe", SEVERE_DAYS)):
+        known_open, _, _, _ = _Spells(book, book.due + threshold).at(customer, as_of)
+        known_bad = settle_stream.total(name, s_start, s_end) + known_open
+        out[f"known_{name}_share"] = _ratio(known_bad, out["settled_count"] + known_open)
 
 
 class _Spells:
@@ -442,11 +459,18 @@ def _order_features(queries: _Queries) -> dict[str, np.ndarray]:
     dates = (queries.as_of.astype("timedelta64[D]") + _EPOCH).astype("datetime64[D]")
     month = dates.astype("datetime64[M]")
     days_to_month_end = ((month + 1).astype("datetime64[D]") - dates).astype(np.int64)
+    due = dates + np.nan_to_num(queries.terms).astype("timedelta64[D]")
+    po_required = np.nan_to_num(queries.po_required)
     return {
         "amount_log": np.log1p(np.maximum(queries.amount, 0)),
         "terms_days": queries.terms,
-        "po_required": np.nan_to_num(queries.po_required),
+        "po_required": po_required,
+        # A customer that requires a PO number holds back an invoice without one.
+        "po_missing": np.where(
+            np.isnan(queries.po_given), np.nan, po_required * (1 - np.nan_to_num(queries.po_given))
+        ),
         "issue_month": (month.astype(np.int64) % 12 + 1).astype(float),
+        "due_month": (due.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(float),
         "month_end_issue": (days_to_month_end <= 3).astype(float),
     }
 
@@ -597,6 +621,25 @@ def invoice_queries(invoices: pd.DataFrame) -> pd.DataFrame:
             "customer_id": invoices["customer_id"],
             "amount": invoices["amount"],
             "terms_days": (due - issue).astype(float),
+            "po_number": invoices["po_number"],
         },
         index=invoices.index,
     )
+
+
+# What build_features gives a query with no history: counts are zero, averages are unknown.
+_ZERO_FOR_PROSPECTS = ("has_history", "prior_invoices", "settled_count", "open_count",
+                       "open_amount", "overdue_count", "overdue_amount", "po_required")  # fmt: skip
+
+
+def prospect_view(features: pd.DataFrame) -> pd.DataFrame:
+    """The same rows as a prospect would see them: the company and the order, no history.
+
+    Training adds such rows so that one model also scores prospects from company data alone.
+    """
+    view = features.copy()
+    for name in HISTORY_FEATURES:
+        view[name] = 0.0 if name in _ZERO_FOR_PROSPECTS else np.nan
+    view["po_required"] = 0.0
+    view["po_missing"] = np.where(view["po_missing"].isna(), np.nan, 0.0)
+    return view

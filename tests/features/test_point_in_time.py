@@ -84,8 +84,10 @@ def reference_history(invoices: pd.DataFrame, q: pd.Series, t: int) -> dict[str,
     recent = late[-5:]
     overdue = [r for r in invoices.itertuples() if r.due < t <= r.settled]
     known_late_open = [r for r in invoices.itertuples() if r.due + 5 < t <= r.settled]
+    known_severe_open = [r for r in invoices.itertuples() if r.due + 60 < t <= r.settled]
     prior_mean = mean([r.amount for r in prior])
     settled_late = sum(d > 5 for d in late)
+    settled_severe = sum(d > 60 for d in late)
     return {
         "has_history": float(bool(prior)),
         "prior_invoices": float(len(prior)),
@@ -102,6 +104,7 @@ def reference_history(invoices: pd.DataFrame, q: pd.Series, t: int) -> dict[str,
         "recent_days_late_mean": mean(recent),
         "recent_late30_count": float(sum(d > 30 for d in recent)) if late else math.nan,
         "days_late_trend": mean(recent) - mean(late),
+        "days_since_last_settlement": t - max(r.settled for r in done) if done else math.nan,
         "open_count": float(len(prior) - len(done)),
         "open_amount": max(sum(r.amount for r in prior) - sum(r.amount for r in done), 0.0),
         "overdue_count": float(len(overdue)),
@@ -110,6 +113,9 @@ def reference_history(invoices: pd.DataFrame, q: pd.Series, t: int) -> dict[str,
         "oldest_overdue_days": max((t - r.due for r in overdue), default=math.nan),
         "known_late_share": ratio(
             settled_late + len(known_late_open), len(done) + len(known_late_open)
+        ),
+        "known_severe_share": ratio(
+            settled_severe + len(known_severe_open), len(done) + len(known_severe_open)
         ),
     }
 
@@ -215,12 +221,19 @@ def reference_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
             customers.loc[q["customer_id"], "siren"] if known else None)  # fmt: skip
         as_of = pd.Timestamp(q["as_of"])
         next_month = (as_of + pd.offsets.MonthBegin(1)).normalize()
+        po_required = float(customers.loc[q["customer_id"], "po_required"]) if known else 0.0
+        po = q.get("po_number")
+        po_given = math.nan if "po_number" not in q.index else float(
+            po is not None and pd.notna(po) and str(po).strip() != "")  # fmt: skip
+        due = as_of + pd.Timedelta(days=q["terms_days"])
         rows[index] = {
             **reference_history(mine, q, t),
             "amount_log": math.log1p(q["amount"]),
             "terms_days": q["terms_days"],
-            "po_required": float(customers.loc[q["customer_id"], "po_required"]) if known else 0.0,
+            "po_required": po_required,
+            "po_missing": po_given if math.isnan(po_given) else po_required * (1 - po_given),
             "issue_month": float(as_of.month),
+            "due_month": float(due.month),
             "month_end_issue": float((next_month - as_of).days <= 3),
             **reference_company(ledger, siren, t),
         }
@@ -305,3 +318,16 @@ def test_the_future_does_change_features_of_later_decisions(ledger: Ledger) -> N
     after = build_features(scramble_after(ledger, when, seed=1), queries)
     changed = (before.fillna(-999) != after.fillna(-999)).any()
     assert changed[["settled_count", "open_amount", "revenue_log"]].all()
+
+
+def test_the_prospect_view_is_what_a_prospect_query_gets(ledger: Ledger) -> None:
+    """Rows turned into prospects look exactly like a query for the company without account."""
+    from features.point_in_time import prospect_view
+
+    queries = invoice_queries(ledger.invoices).sample(50, random_state=2)
+    customers = ledger.customers.set_index("customer_id")
+    as_prospects = queries.assign(
+        siren=queries["customer_id"].map(customers["siren"]).astype(object), customer_id=None
+    )
+    expected = build_features(ledger, as_prospects)
+    pd.testing.assert_frame_equal(prospect_view(build_features(ledger, queries)), expected)

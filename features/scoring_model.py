@@ -1,0 +1,212 @@
+"""The scoring model as files: what training writes and what the service loads.
+
+A bundle is a directory: three LightGBM boosters as text (P(late), P(severe), days late),
+isotonic calibrators as threshold arrays, the feature list, the grade bands, the population
+stability references, and a manifest holding each file's SHA-256. Loading checks the manifest,
+so a truncated or corrupted file is refused with a clear error instead of serving garbage; no
+pickle is involved, so loading a bundle runs no code from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.drift import PsiReference
+from features.errors import CreditRiskError
+from features.grades import GradeBands
+
+BUNDLE_FORMAT = 1
+TARGETS = ("late", "severe")
+_BOOSTERS = ("late", "severe", "days_late")
+_MANIFEST = "manifest.json"
+
+
+class InvalidModelBundle(CreditRiskError):
+    """A model directory that is missing files, corrupted, or of another format."""
+
+
+@dataclass(frozen=True)
+class IsotonicCalibrator:
+    """A monotone map from raw to calibrated probability, as (x, y) thresholds."""
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y) or len(self.x) < 2:
+            raise ValueError("a calibrator needs at least two (x, y) thresholds of equal count")
+        if any(b < a for a, b in zip(self.x, self.x[1:], strict=False)):
+            raise ValueError("calibrator thresholds must be sorted")
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return np.clip(np.interp(raw, self.x, self.y), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """Calibrated P(late), P(severe) and expected days late from the point-in-time features."""
+
+    boosters: Mapping[str, lgb.Booster]
+    calibrators: Mapping[str, IsotonicCalibrator]
+    features: tuple[str, ...]
+    bands: GradeBands = field(default_factory=GradeBands)
+    psi_references: Mapping[str, PsiReference] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unversioned"))
+
+    def matrix(self, features: pd.DataFrame) -> np.ndarray:
+        missing = [name for name in self.features if name not in features.columns]
+        if missing:
+            raise ValueError(f"features missing for the model: {', '.join(missing)}")
+        return features[list(self.features)].to_numpy(dtype=float)
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """p_late, p_severe (never above p_late), expected_days_late and grade per row."""
+        x = self.matrix(features)
+        p_late = self.calibrators["late"](self._raw("late", x))
+        p_severe = np.minimum(self.calibrators["severe"](self._raw("severe", x)), p_late)
+        days = self._raw("days_late", x)
+        return pd.DataFrame(
+            {
+                "p_late": p_late,
+                "p_severe": p_severe,
+                "expected_days_late": days,
+                "grade": self.bands.grade_of(p_late),
+            },
+            index=features.index,
+        )
+
+    def _raw(self, name: str, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.boosters[name].predict(x), dtype=float)
+
+    def contributions(self, features: pd.DataFrame, target: str = "late") -> pd.DataFrame:
+        """Per-feature contributions to the raw log-odds of a target (LightGBM SHAP values);
+        the column `bias` holds the expected value."""
+        raw = self.boosters[target].predict(self.matrix(features), pred_contrib=True)
+        return pd.DataFrame(np.asarray(raw), columns=[*self.features, "bias"], index=features.index)
+
+    # ---- files ---------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        files: dict[str, bytes] = {
+            f"{name}.lgb.txt": self.boosters[name].model_to_string().encode() for name in _BOOSTERS
+        }
+        files["model.json"] = json.dumps(self._description(), indent=1, sort_keys=True).encode()
+        for name, content in files.items():
+            (directory / name).write_bytes(content)
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "files": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
+        }
+        (directory / _MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        return directory
+
+    def _description(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "calibrators": {
+                k: {"x": list(c.x), "y": list(c.y)} for k, c in self.calibrators.items()
+            },
+            "bands": self.bands.to_dict(),
+            "psi_references": {k: r.to_dict() for k, r in self.psi_references.items()},
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def load(cls, directory: Path) -> ScoringModel:
+        """Load a bundle, checking every file against the manifest first."""
+        contents = _verified_files(directory)
+        try:
+            description = json.loads(contents["model.json"])
+            boosters = {
+                name: lgb.Booster(model_str=contents[f"{name}.lgb.txt"].decode())
+                for name in _BOOSTERS
+            }
+            model = cls(
+                boosters=boosters,
+                calibrators={
+                    k: IsotonicCalibrator(tuple(v["x"]), tuple(v["y"]))
+                    for k, v in description["calibrators"].items()
+                },
+                features=tuple(description["features"]),
+                bands=GradeBands.from_dict(description["bands"]),
+                psi_references={
+                    k: PsiReference.from_dict(v)
+                    for k, v in description.get("psi_references", {}).items()
+                },
+                metadata=description.get("metadata", {}),
+            )
+        except (KeyError, ValueError, TypeError, lgb.basic.LightGBMError) as error:
+            raise InvalidModelBundle(f"model bundle {directory} is unreadable: {error}") from None
+        model._check_shapes(directory)
+        return model
+
+    def _check_shapes(self, directory: Path) -> None:
+        for name, booster in self.boosters.items():
+            if booster.num_feature() != len(self.features):
+                raise InvalidModelBundle(
+                    f"model bundle {directory}: booster {name} expects {booster.num_feature()} "
+                    f"features, the bundle lists {len(self.features)}"
+                )
+        missing = set(TARGETS) - set(self.calibrators)
+        if missing:
+            raise InvalidModelBundle(f"model bundle {directory}: no calibrator for {missing}")
+
+
+def _verified_files(directory: Path) -> dict[str, bytes]:
+    manifest_path = directory / _MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as error:
+        raise InvalidModelBundle(
+            f"model bundle {directory} has no readable {_MANIFEST}: {error}"
+        ) from None
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise InvalidModelBundle(
+            f"model bundle {directory} is of format {manifest.get('format')!r}; this version "
+            f"reads format {BUNDLE_FORMAT}"
+        )
+    contents = {}
+    for name, digest in manifest.get("files", {}).items():
+        try:
+            content = (directory / name).read_bytes()
+        except OSError:
+            raise InvalidModelBundle(f"model bundle {directory} lacks the file {name}") from None
+        if hashlib.sha256(content).hexdigest() != digest:
+            raise InvalidModelBundle(
+                f"model bundle {directory}: {name} does not match its checksum (corrupted or "
+                "truncated); keep serving the previous model and retrain or re-download"
+            )
+        contents[name] = content
+    return contents
+
+
+def bundle_version(directory: Path) -> str:
+    """A short content hash identifying a saved bundle."""
+    return hashlib.sha256((directory / _MANIFEST).read_bytes()).hexdigest()[:12]
+
+
+def top_contributions(
+    contributions: pd.DataFrame, count: int = 4, features: Sequence[str] | None = None
+) -> list[list[tuple[str, float]]]:
+    """The `count` features pushing each row's risk most (largest absolute contribution)."""
+    names = list(features or [c for c in contributions.columns if c != "bias"])
+    values = contributions[names].to_numpy()
+    order = np.argsort(-np.abs(values), axis=1)[:, :count]
+    return [
+        [(names[j], float(values[i, j])) for j in row if values[i, j] != 0]
+        for i, row in enumerate(order)
+    ]
