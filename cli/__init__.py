@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from features.cli import demo_data_command, import_app, status_command
+from training.cli import models_command, promote_command, rollback_command, train_command
 
 app = typer.Typer(
     name="credit-risk",
@@ -16,5 +17,9 @@ app = typer.Typer(
 app.add_typer(import_app, name="import")
 app.command("demo-data")(demo_data_command)
 app.command("status")(status_command)
+app.command("train")(train_command)
+app.command("promote")(promote_command)
+app.command("rollback")(rollback_command)
+app.command("models")(models_command)
 
 __all__ = ["app"]

@@ -223,10 +223,12 @@ def fit(data: TrainingData, config: TrainingConfig, progress: Progress = _quiet)
     progress("calibrating", 0.85)
     calibrators = {
         target: _isotonic(
-            np.asarray(boosters[target].predict(data.features.loc[validation, list(FEATURES)]
-                                                .to_numpy()), dtype=float),
+            np.asarray(
+                boosters[target].predict(data.features.loc[validation, list(FEATURES)].to_numpy()),
+                dtype=float,
+            ),
             data.outcomes.loc[validation, target].to_numpy(),
-        )  # fmt: skip
+        )
         for target in ("late", "severe")
     }
     gains = boosters["late"].feature_importance(importance_type="gain")

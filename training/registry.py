@@ -361,6 +361,11 @@ class ModelRegistry:
             return {}
         return dict(self.client.get_run(model_version.run_id).data.metrics)
 
+    def versions(self) -> list[str]:
+        """Every registered version, oldest first."""
+        found = self.client.search_model_versions(f"name = '{self.name}'")
+        return sorted((str(v.version) for v in found), key=int)
+
     def history(self) -> list[dict[str, str]]:
         """Previous champions, oldest first: version, replaced_by and replaced_at (UTC)."""
         registered = self._registered_model()
