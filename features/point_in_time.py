@@ -29,6 +29,7 @@ from features.schemas import LEGAL_EVENT_KINDS
 LATE_DAYS = 5  # paid more than this many days after the due date is late
 SEVERE_DAYS = 60  # more than this, or never paid, is severe
 RECENT = 5  # "the last five invoices paid"
+NO_PROCEEDING_DAYS = 3650.0  # days since a proceeding, for a company that never had one
 _SHIFT = np.int64(1 << 22)  # day numbers stay below this: customer * _SHIFT + day is a sort key
 NEVER = int(_SHIFT - 1)  # the settlement day of an invoice not settled (yet)
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -608,7 +609,11 @@ def _legal_features(
     return {
         "proceedings_count": np.nan_to_num(_take(count, latest)),
         "proceeding_severity": np.nan_to_num(_take(severity, latest)),
-        "days_since_proceeding": as_of - _take(day.astype(float), latest),
+        # "Never" reads as long ago, so that the feature only ever lowers risk as it grows.
+        "days_since_proceeding": np.nan_to_num(
+            np.minimum(as_of - _take(day.astype(float), latest), NO_PROCEEDING_DAYS),
+            nan=NO_PROCEEDING_DAYS,
+        ),
     }
 
 

@@ -28,6 +28,10 @@ BUNDLE_FORMAT = 1
 TARGETS = ("late", "severe")
 _BOOSTERS = ("late", "severe", "days_late")
 _MANIFEST = "manifest.json"
+# Insolvency proceedings (safeguard, receivership, liquidation) opened within this many days
+# put a floor under the company's risk; conciliation (confidential, preventive) does not.
+ACTIVE_PROCEEDING_DAYS = 540
+ACTIVE_PROCEEDING_SEVERITY = 2
 
 
 class InvalidModelBundle(CreditRiskError):
@@ -61,6 +65,10 @@ class ScoringModel:
     bands: GradeBands = field(default_factory=GradeBands)
     psi_references: Mapping[str, PsiReference] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Lowest P(late) and P(severe) for a company under active insolvency proceedings. One
+    # supplier's ledger holds few such cases, too few for the trees to weigh them, while the
+    # registry fact is decisive: training sets these from the cases it has, shrunk to a prior.
+    proceedings_floor: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -76,7 +84,14 @@ class ScoringModel:
         """p_late, p_severe (never above p_late), expected_days_late and grade per row."""
         x = self.matrix(features)
         p_late = self.calibrators["late"](self._raw("late", x))
-        p_severe = np.minimum(self.calibrators["severe"](self._raw("severe", x)), p_late)
+        p_severe = self.calibrators["severe"](self._raw("severe", x))
+        if self.proceedings_floor:
+            under = under_proceedings(features)
+            p_late = np.where(under, np.maximum(p_late, self.proceedings_floor["late"]), p_late)
+            p_severe = np.where(
+                under, np.maximum(p_severe, self.proceedings_floor["severe"]), p_severe
+            )
+        p_severe = np.minimum(p_severe, p_late)
         days = self._raw("days_late", x)
         return pd.DataFrame(
             {
@@ -123,6 +138,7 @@ class ScoringModel:
             "bands": self.bands.to_dict(),
             "psi_references": {k: r.to_dict() for k, r in self.psi_references.items()},
             "metadata": dict(self.metadata),
+            "proceedings_floor": dict(self.proceedings_floor),
         }
 
     @classmethod
@@ -148,6 +164,7 @@ class ScoringModel:
                     for k, v in description.get("psi_references", {}).items()
                 },
                 metadata=description.get("metadata", {}),
+                proceedings_floor=description.get("proceedings_floor", {}),
             )
         except (KeyError, ValueError, TypeError, lgb.basic.LightGBMError) as error:
             raise InvalidModelBundle(f"model bundle {directory} is unreadable: {error}") from None
@@ -164,6 +181,13 @@ class ScoringModel:
         missing = set(TARGETS) - set(self.calibrators)
         if missing:
             raise InvalidModelBundle(f"model bundle {directory}: no calibrator for {missing}")
+
+
+def under_proceedings(features: pd.DataFrame) -> np.ndarray:
+    """Rows whose company had insolvency proceedings opened recently (see the constants)."""
+    severity = features["proceeding_severity"].to_numpy(dtype=float)
+    since = features["days_since_proceeding"].to_numpy(dtype=float)
+    return (severity >= ACTIVE_PROCEEDING_SEVERITY) & (since <= ACTIVE_PROCEEDING_DAYS)
 
 
 def _verified_files(directory: Path) -> dict[str, bytes]:

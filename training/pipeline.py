@@ -35,7 +35,7 @@ from features.point_in_time import (
     invoice_queries,
     prospect_view,
 )
-from features.scoring_model import IsotonicCalibrator, ScoringModel
+from features.scoring_model import IsotonicCalibrator, ScoringModel, under_proceedings
 from features.targets import Thresholds, censoring_summary, invoice_outcomes
 from training.evaluation import EvaluationReport, evaluate
 
@@ -47,6 +47,7 @@ RISK_RAISING = ("settled_late_share", "settled_severe_share", "days_late_mean", 
                 "recent_days_late_mean", "recent_late30_count", "known_late_share",
                 "known_severe_share", "overdue_count", "oldest_overdue_days", "proceedings_count",
                 "proceeding_severity", "negative_equity", "po_missing")  # fmt: skip
+RISK_LOWERING = ("days_since_proceeding",)
 MONITORED_FEATURES = ("known_late_share", "days_late_mean", "overdue_amount", "amount_vs_usual",
                       "terms_days", "company_age_years", "equity_ratio", "dpo_days")  # fmt: skip
 
@@ -76,6 +77,10 @@ class TrainingConfig:
     max_bin: int = 127
     baseline_sample: int = 100_000
     seed: int = 7
+    # Prior P(late), P(severe) under insolvency proceedings and its weight in invoices: the
+    # floor is the ledger's own rate, shrunk towards the prior when it holds few such cases.
+    proceedings_prior: tuple[float, float] = (0.6, 0.3)
+    proceedings_prior_weight: int = 100
 
     def __post_init__(self) -> None:
         if self.holdout_months < 1 or self.validation_months < 1:
@@ -95,7 +100,9 @@ class TrainingConfig:
             "bagging_fraction": self.bagging_fraction,
             "bagging_freq": 1,
             "max_bin": self.max_bin,
-            "monotone_constraints": [int(name in RISK_RAISING) for name in FEATURES],
+            "monotone_constraints": [
+                int(name in RISK_RAISING) - int(name in RISK_LOWERING) for name in FEATURES
+            ],
             "monotone_constraints_method": "advanced",
             "seed": self.seed,
             "num_threads": 0,
@@ -166,7 +173,7 @@ def _latest_day(ledger: Ledger) -> pd.Timestamp:
 def _windows(
     issue: pd.Series, due: pd.Series, cutoff: pd.Timestamp, config: TrainingConfig
 ) -> pd.Series:
-    certain = due <= cutoff - pd.Timedelta(days=config.severe_days)
+    certain = due < cutoff - pd.Timedelta(days=config.severe_days)  # "more than" 60 days
     if not certain.any():
         raise ValueError(
             f"no invoice is due {config.severe_days} days before the cut-off {cutoff.date()}: "
@@ -239,9 +246,22 @@ def fit(data: TrainingData, config: TrainingConfig, progress: Progress = _quiet)
         bands=GradeBands(),
         psi_references=fit_references(data.features.loc[train], list(MONITORED_FEATURES)),
         metadata={"config": asdict(config), "data": data.summary(), "rounds": rounds},
+        proceedings_floor=_proceedings_floor(data, config),
     )
     importance = dict(zip(FEATURES, (float(g) for g in gains), strict=True))
     return TrainedModel(model, importance, rounds, timings)
+
+
+def _proceedings_floor(data: TrainingData, config: TrainingConfig) -> dict[str, float]:
+    rows = data.rows("train").union(data.rows("validation"))
+    under = under_proceedings(data.features.loc[rows])
+    outcomes = data.outcomes.loc[rows[under]]
+    weight = config.proceedings_prior_weight
+    return {
+        target: float((outcomes[target].sum() + prior * weight) / (outcomes[target].count()
+                                                                   + weight))
+        for target, prior in zip(("late", "severe"), config.proceedings_prior, strict=True)
+    }  # fmt: skip
 
 
 def _with_prospects(

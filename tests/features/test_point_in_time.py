@@ -188,12 +188,12 @@ def reference_legal(events: pd.DataFrame, siren: object, t: int) -> dict[str, fl
     before = [(rank, e) for rank, e in enumerate(ordered, start=1) if day(e.event_date) < t]
     if not before:
         return {"proceedings_count": 0.0, "proceeding_severity": 0.0,
-                "days_since_proceeding": math.nan}  # fmt: skip
+                "days_since_proceeding": 3650.0}  # fmt: skip
     rank, latest = before[-1]
     return {
         "proceedings_count": float(rank),
         "proceeding_severity": float(PROCEEDING_SEVERITY[latest.kind]),
-        "days_since_proceeding": float(t - day(latest.event_date)),
+        "days_since_proceeding": float(min(t - day(latest.event_date), 3650)),
     }
 
 
