@@ -13,7 +13,7 @@ import pytest
 from features.demo import generate_portfolio
 from features.point_in_time import Ledger
 from features.scoring_model import InvalidModelBundle, ScoringModel
-from training.pipeline import TrainingConfig, TrainingData, TrainedModel, evaluate_model, fit
+from training.pipeline import TrainedModel, TrainingConfig, TrainingData, evaluate_model, fit
 from training.pipeline import prepare as prepare_data
 
 END = date(2025, 12, 31)
@@ -105,10 +105,10 @@ def test_a_bundle_round_trips_and_a_damaged_one_is_refused(
     pd.testing.assert_frame_equal(loaded.predict(rows), trained.model.predict(rows))
     booster = saved / "late.lgb.txt"
     booster.write_bytes(booster.read_bytes()[: len(booster.read_bytes()) // 2])
-    with pytest.raises(InvalidModelBundle, match="late.lgb.txt does not match its checksum"):
+    with pytest.raises(InvalidModelBundle, match=r"late\.lgb\.txt does not match its checksum"):
         ScoringModel.load(saved)
     (saved / "manifest.json").unlink()
-    with pytest.raises(InvalidModelBundle, match="no readable manifest.json"):
+    with pytest.raises(InvalidModelBundle, match=r"no readable manifest\.json"):
         ScoringModel.load(saved)
 
 
