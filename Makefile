@@ -8,7 +8,7 @@ DEMO_COMPANIES ?= 3000
 DEMO_YEARS ?= 4
 DEMO_SEED ?= 7
 
-.PHONY: run test lint format bench install clean demo
+.PHONY: run test lint format bench install clean demo model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,10 @@ install: $(STAMP)
 demo: install
 	$(BIN)/credit-risk demo-data --if-missing --seed $(DEMO_SEED) --companies $(DEMO_COMPANIES) --years $(DEMO_YEARS)
 
-run: demo
+model: demo
+	$(BIN)/credit-risk train --if-no-champion --promote
+
+run: model
 	$(BIN)/credit-risk status
 
 lint: install
@@ -43,6 +46,7 @@ format: install
 bench: install
 	$(BIN)/python bench/bench_foundation.py
 	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_training.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

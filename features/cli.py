@@ -227,6 +227,19 @@ def status_command(database_url: DatabaseOption = None) -> None:
 JsonPath = Annotated[Path, typer.Argument(help="A JSON or JSON Lines file.")]
 
 
+def run_registry_import(
+    title: str,
+    importer: Callable[..., WriteReport],
+    path: Path,
+    database_url: str | None,
+    today: str | None,
+) -> None:
+    """Run one of the registry importers, which all take (store, path, today, progress)."""
+    store = open_store(database_url)
+    run_import(title, lambda progress: importer(store, path, today=parse_today(today),
+                                                progress=progress))  # fmt: skip
+
+
 @import_app.command("companies")
 def import_companies_command(
     path: JsonPath, database_url: DatabaseOption = None, today: TodayOption = None
@@ -239,9 +252,7 @@ def import_companies_command(
     """
     from features.importers.registry import import_company_search
 
-    store = open_store(database_url)
-    run_import("company search", lambda progress: import_company_search(
-        store, path, today=parse_today(today), progress=progress))  # fmt: skip
+    run_registry_import("company search", import_company_search, path, database_url, today)
 
 
 @import_app.command("inpi")
@@ -251,9 +262,7 @@ def import_inpi_command(
     """Import INPI annual accounts (tax-form line codes) as financial statements."""
     from features.importers.registry import import_inpi_accounts
 
-    store = open_store(database_url)
-    run_import("INPI accounts", lambda progress: import_inpi_accounts(
-        store, path, today=parse_today(today), progress=progress))  # fmt: skip
+    run_registry_import("INPI accounts", import_inpi_accounts, path, database_url, today)
 
 
 @import_app.command("bodacc")
@@ -263,9 +272,7 @@ def import_bodacc_command(
     """Import BODACC notices: insolvency proceedings become legal events."""
     from features.importers.registry import import_bodacc_notices
 
-    store = open_store(database_url)
-    run_import("BODACC notices", lambda progress: import_bodacc_notices(
-        store, path, today=parse_today(today), progress=progress))  # fmt: skip
+    run_registry_import("BODACC notices", import_bodacc_notices, path, database_url, today)
 
 
 @import_app.command("fec")

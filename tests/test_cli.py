@@ -60,3 +60,25 @@ def test_a_bad_today_option_is_a_usage_error(tmp_path: Path, database_url: str) 
                                  database_url, "--today", "yesterday"])  # fmt: skip
     assert result.exit_code == 2
     assert "YYYY-MM-DD" in result.output
+
+
+REGISTRY_DATA = Path(__file__).resolve().parent / "features" / "data" / "registry"
+
+
+@pytest.mark.parametrize(
+    ("command", "fixture", "table"),
+    [
+        ("companies", "company_search_response.json", "company"),
+        ("inpi", "inpi_accounts.json", "financial_statement"),
+        ("bodacc", "bodacc_notices.json", "legal_event"),
+    ],
+)
+def test_registry_imports_from_the_command_line(
+    command: str, fixture: str, table: str, database_url: str
+) -> None:
+    args = ["import", command, str(REGISTRY_DATA / fixture), "--database-url", database_url,
+            "--today", "2026-11-23"]  # fmt: skip
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert LedgerStore.open(database_url).count(table) > 0
+    assert "Nothing changed" in runner.invoke(app, args).output

@@ -37,12 +37,19 @@ def train_command(
                                                 "for evaluation.")] = 4,
     validation_months: Annotated[int, typer.Option(min=1, help="Months before the holdout for "
                                                    "early stopping and calibration.")] = 3,
+    if_no_champion: Annotated[bool, typer.Option(
+        "--if-no-champion", help="Do nothing when a champion exists already.")] = False,
+    promote: Annotated[bool, typer.Option(
+        "--promote", help="Promote the new model right away if it passes the rules.")] = False,
     database_url: DatabaseOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:  # fmt: skip
     """Train P(late), P(severe) and days-late models on the ledger, evaluate them on the most
     recent months against baselines (and the oracle on demo data), log the run to MLflow and
     register the model as the `challenger`. Then `credit-risk promote` decides."""
+    if if_no_champion and _has_champion(database_url, tracking_uri):
+        out.print("A champion model exists already: kept as is.")
+        return
     from features.ledger import LedgerStore
     from training.pipeline import TrainingConfig
     from training.run import load_ledger, tracking
@@ -69,6 +76,17 @@ def train_command(
         out.print("  known customers · " + line)
     for line in result.evaluation.prospects.summary_lines():
         out.print("  as prospects · " + line)
+    if promote:
+        promote_command(database_url, tracking_uri)
+
+
+def _has_champion(database_url: str | None, tracking_uri: str | None) -> bool:
+    from training.registry import CHAMPION
+    from training.run import tracking
+
+    settings = _settings(database_url, tracking_uri)
+    with tracking(settings.mlflow_uri, settings.artifact_root) as registry:
+        return registry.version_of(CHAMPION) is not None
 
 
 def promote_command(
