@@ -73,6 +73,7 @@ class TrainingConfig:
     bagging_fraction: float = 0.8
     max_rounds: int = 1500
     delay_max_rounds: int = 300
+    delay_sample: int = 300_000  # settled invoices enough to learn an expected delay
     early_stopping_rounds: int = 80
     max_bin: int = 127
     baseline_sample: int = 100_000
@@ -313,6 +314,9 @@ def _delay_booster(
 ) -> lgb.Booster:
     """Expected days late, learnt on settled invoices (clipped: a year late is a write-off)."""
     days = data.outcomes["days_late"].clip(-30, 365)
+    if len(train) > config.delay_sample:
+        rng = np.random.default_rng(config.seed)
+        train = pd.Index(np.sort(rng.choice(train, config.delay_sample, replace=False)))
     return _boost(data.features.loc[train], days.loc[train], data.features.loc[validation],
                   days.loc[validation], config, "huber", config.delay_max_rounds)  # fmt: skip
 
