@@ -1,0 +1,103 @@
+"""A policy's dunning plan made concrete for one invoice: dates, channels and addressees."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from service.terms.request import PayerContact, TermsRequest
+from service.terms.result import Adjustment, DunningStep
+from service.terms.rules import DunningChannel, DunningRule
+
+__all__ = ["THANK_YOU_KEY", "dunning_plan"]
+
+THANK_YOU_KEY = "thank_you"
+_REMINDER_CHANNELS: tuple[DunningChannel, ...] = ("email", "sms", "phone", "letter")
+# Up to the first reminder after the due date the customer's preferred channel is used; later
+# steps keep the policy's channel, because escalating is also a change of channel.
+_LAST_LEVEL_ON_PREFERRED_CHANNEL = 1
+
+
+def dunning_plan(
+    rules: Sequence[DunningRule],
+    due: date,
+    invoice_date: date,
+    request: TermsRequest,
+    adjustments: list[Adjustment],
+) -> tuple[DunningStep, ...]:
+    """The plan's steps on their dates, without those that would come before the invoice."""
+    steps = []
+    skipped = []
+    for rule in rules:
+        scheduled_on = due + timedelta(days=rule.day_offset)
+        if scheduled_on < invoice_date:  # a reminder J-15 of an invoice due in 10 days
+            skipped.append(f"J{rule.day_offset}")
+            continue
+        channel = _channel(rule, request)
+        steps.append(
+            DunningStep(
+                day_offset=rule.day_offset,
+                channel=channel,
+                tone=rule.tone,
+                level=rule.level,
+                to=_address(channel, request.payer),
+                message_key=rule.message_key,
+                scheduled_on=scheduled_on,
+            )
+        )
+    if skipped:
+        adjustments.append(
+            Adjustment(
+                "dunning_plan",
+                "dunning",
+                f"reminders before the due date skipped ({', '.join(skipped)}): they would come "
+                "before the invoice date",
+            )
+        )
+    if request.good_payer:
+        steps.append(_thank_you(request))
+    return tuple(steps)
+
+
+def _channel(rule: DunningRule, request: TermsRequest) -> DunningChannel:
+    preferred = request.preferred_channel
+    if (
+        preferred is None
+        or rule.level > _LAST_LEVEL_ON_PREFERRED_CHANNEL
+        or rule.channel not in _REMINDER_CHANNELS
+        or not _reachable(preferred, request.payer)
+    ):
+        return rule.channel
+    return preferred
+
+
+def _reachable(channel: DunningChannel, payer: PayerContact | None) -> bool:
+    # A letter goes to the customer's registered address, which the supplier always has.
+    return channel == "letter" or _address(channel, payer) is not None
+
+
+def _address(channel: DunningChannel, payer: PayerContact | None) -> str | None:
+    if payer is None:
+        return None
+    if channel == "email":
+        return payer.email
+    if channel in ("sms", "phone"):
+        return payer.phone
+    return payer.name
+
+
+def _thank_you(request: TermsRequest) -> DunningStep:
+    """A good payer is thanked once the invoice is paid: it keeps the relationship warm."""
+    channel: DunningChannel = request.preferred_channel or "email"
+    if not _reachable(channel, request.payer):
+        channel = "email"
+    return DunningStep(
+        day_offset=0,
+        channel=channel,
+        tone="friendly",
+        level=0,
+        to=_address(channel, request.payer),
+        message_key=THANK_YOU_KEY,
+        scheduled_on=None,
+        trigger="payment",
+    )
