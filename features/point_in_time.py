@@ -296,12 +296,18 @@ def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
     }
     restore = np.empty_like(order)
     restore[order] = np.arange(len(order))
-    # One feature-major block, filled in place: pandas keeps it as its single float block
-    # instead of stacking fifty columns into a new one.
-    matrix = np.empty((len(FEATURES), len(order)))
+    return pd.DataFrame(
+        _restored(columns, restore).T, columns=list(FEATURES), index=queries.index, copy=False
+    )
+
+
+def _restored(columns: Mapping[str, np.ndarray], restore: np.ndarray) -> np.ndarray:
+    """The features back in query order, as one feature-major block that pandas keeps as its
+    float block without copying (stacking fifty columns afterwards would copy them all)."""
+    matrix = np.empty((len(FEATURES), len(restore)))
     for row, name in enumerate(FEATURES):
         np.take(np.asarray(columns[name], dtype=float), restore, out=matrix[row])
-    return pd.DataFrame(matrix.T, columns=list(FEATURES), index=queries.index, copy=False)
+    return matrix
 
 
 def _po_given(queries: pd.DataFrame) -> np.ndarray:
@@ -414,9 +420,22 @@ def _open_features(
     out["oldest_overdue_days"] = np.where(count > 0, as_of - oldest_due, np.nan)
     # Outcomes known at t: settled invoices, and open ones already past the threshold.
     for name, threshold in (("late", LATE_DAYS), ("severe", SEVERE_DAYS)):
-        known_open, _, _, _ = _Spells(book, book.due + threshold).at(customer, as_of)
+        known_open = _open_past(book, book.due + threshold, customer, as_of)
         known_bad = settle_stream.total(name, s_start, s_end) + known_open
         out[f"known_{name}_share"] = _ratio(known_bad, out["settled_count"] + known_open)
+
+
+def _open_past(
+    book: _Book, begins: np.ndarray, customer: np.ndarray, as_of: np.ndarray
+) -> np.ndarray:
+    """How many invoices are open at t and past their threshold day: begins < t <= settled."""
+    real = book.settled > begins
+    started = np.sort(book.customer[real] * _SHIFT + begins[real])
+    ended = np.sort(book.customer[real] * _SHIFT + book.settled[real])
+    query = customer * _SHIFT + as_of
+    return (
+        np.searchsorted(started, query, side="left") - np.searchsorted(ended, query, side="left")
+    ).astype(float)
 
 
 class _Spells:
