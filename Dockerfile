@@ -8,7 +8,8 @@ COPY training training
 COPY service service
 COPY cli cli
 RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir -e .
-ENV CREDIT_RISK_DATA_DIR=/data
+ENV CREDIT_RISK_DATA_DIR=/data \
+    OMP_NUM_THREADS=1
 VOLUME /data
 EXPOSE 8000
 CMD ["make", "run", "PYTHON=python"]

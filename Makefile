@@ -28,7 +28,7 @@ model: demo
 	$(BIN)/credit-risk train --if-no-champion --promote
 
 run: model
-	$(BIN)/credit-risk status
+	$(BIN)/credit-risk serve
 
 lint: install
 	$(BIN)/ruff check .

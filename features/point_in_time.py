@@ -345,6 +345,14 @@ def _history_features(book: _Book, queries: _Queries) -> dict[str, np.ndarray]:
     return out
 
 
+def _at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """values[positions], clipped into range (callers mask the rows where nothing is there),
+    and zeros when there are no values at all (a ledger without invoices)."""
+    if len(values) == 0:
+        return np.zeros(len(positions))
+    return values[np.clip(positions, 0, len(values) - 1)]
+
+
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(
@@ -358,7 +366,7 @@ def _issued_features(
     start, end = before
     count = (end - start).astype(float)
     mean_amount = _ratio(issued.total("amount", start, end), count)
-    first_day = np.where(end > start, issued.day[np.minimum(start, len(issued.day) - 1)], 0)
+    first_day = np.where(end > start, _at(issued.day, start), 0)
     out["has_history"] = (count > 0).astype(float)
     out["prior_invoices"] = count
     out["prior_amount_mean"] = mean_amount
@@ -380,9 +388,7 @@ def _settled_features(
     running_max = (
         pd.Series(settled.values["days_late"]).groupby(settled.customer).cummax().to_numpy()
     )
-    out["days_late_max"] = np.where(
-        count > 0, running_max[np.maximum(end - 1, 0)] if len(running_max) else np.nan, np.nan
-    )
+    out["days_late_max"] = np.where(count > 0, _at(running_max, end - 1), np.nan)
     recent_start = np.maximum(start, end - RECENT)
     recent_count = (end - recent_start).astype(float)
     out["recent_days_late_mean"] = _ratio(
@@ -393,7 +399,7 @@ def _settled_features(
     )
     out["days_late_trend"] = out["recent_days_late_mean"] - out["days_late_mean"]
     # A customer in distress stops paying while still ordering: its last-five figures go stale.
-    last = settled.day[np.maximum(end - 1, 0)] if len(settled.day) else np.zeros(len(end))
+    last = _at(settled.day, end - 1)
     out["days_since_last_settlement"] = np.where(count > 0, as_of - last, np.nan)
 
 
@@ -467,11 +473,7 @@ class _Spells:
         due_sum = self.starts.total("due", start, end) - self.ends.total("due", e_start, e_end)
         first_open = np.searchsorted(self.latest_keys, customer * _SHIFT + as_of, side="left")
         has_open = first_open < end
-        due_values = self.starts.values["due"]
-        oldest = np.where(
-            has_open, due_values[np.minimum(first_open, max(len(due_values) - 1, 0))]
-            if len(due_values) else 0, 0,
-        )  # fmt: skip
+        oldest = np.where(has_open, _at(self.starts.values["due"], first_open), 0)
         return count, amount, due_sum, oldest
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from features.demo import generate_portfolio
 from features.point_in_time import (
+    COMPANY_FEATURES,
     FEATURES,
     HEADCOUNT_ORDER,
     PROCEEDING_SEVERITY,
@@ -331,3 +332,17 @@ def test_the_prospect_view_is_what_a_prospect_query_gets(ledger: Ledger) -> None
     )
     expected = build_features(ledger, as_prospects)
     pd.testing.assert_frame_equal(prospect_view(build_features(ledger, queries)), expected)
+
+
+def test_a_ledger_without_invoices_scores_prospects(ledger: Ledger) -> None:
+    """Registry data alone (no invoice imported yet) is enough to score a prospect."""
+    empty = Ledger(ledger.invoices.iloc[0:0], ledger.payments.iloc[0:0], ledger.customers,
+                   ledger.companies, ledger.statements, ledger.legal_events)  # fmt: skip
+    queries = queries_for(ledger, count=5).loc[[-2, -3]]
+    features = build_features(empty, queries)
+    assert (features["has_history"] == 0).all()
+    assert features.loc[-2, "has_company"] == 1
+    pd.testing.assert_series_equal(
+        features.loc[-2, list(COMPANY_FEATURES)],
+        build_features(ledger, queries).loc[-2, list(COMPANY_FEATURES)],
+    )

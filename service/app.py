@@ -1,0 +1,81 @@
+"""The FastAPI application: `create_app(settings)` builds it; nothing is loaded at import.
+
+The lifespan opens the ledger store and loads the model. A model that cannot be loaded at
+start does not stop the process: it answers /health/live, and /health/ready says 503 and why,
+until `POST /v1/model/reload` (or a restart) brings a model that passes its checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+
+from fastapi import FastAPI
+
+from features.ledger import LedgerStore
+from service.api import ServiceState, operations, v1
+from service.body_limit import BodySizeLimit
+from service.errors import ModelReloadRefused, install_error_handlers
+from service.metrics import RequestTiming, ServiceMetrics
+from service.model_host import BundleDirectory, ModelHost, ModelSource, RegistryAlias
+from service.scoring import Scorer, probe_features
+from service.settings import ServiceSettings
+
+__all__ = ["app_from_env", "create_app", "model_source"]
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Credit risk of French B2B customers and prospects: probability of late and of severely late
+payment, expected payment date, grade A (lowest risk) to E, and the reasons in French and
+English. Errors are JSON `{"error", "message", "fields"}`; bad input is always a 4xx naming the
+field.
+"""
+
+
+def model_source(settings: ServiceSettings) -> ModelSource:
+    if settings.model_dir is not None:
+        return BundleDirectory(settings.model_dir)
+    return RegistryAlias(settings.registry_uri, settings.model_name, settings.model_alias)
+
+
+def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.today) -> FastAPI:
+    """The service for these settings; `today` is the clock of decisions (a test seam)."""
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = LedgerStore.open(settings.ledger_url)
+        host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))
+        scorer = Scorer(store, host, today)
+        app.state.service = ServiceState(settings, store, host, scorer, metrics, today)
+        try:
+            host.reload()
+            metrics.serving(host.model.version)
+        except ModelReloadRefused as error:
+            log.error("no model loaded at start: %s", error)
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(
+        title="credit-risk",
+        version="1",
+        summary="Payment-risk scoring of French B2B customers and prospects",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(v1)
+    app.include_router(operations)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTiming, metrics=metrics)  # outermost: times 413s too
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from CREDIT_RISK_* variables (uvicorn's factory)."""
+    return create_app(ServiceSettings())

@@ -1,0 +1,339 @@
+"""Scoring requests: resolve who is scored, read their part of the ledger, build the same
+point-in-time features as training, predict, explain.
+
+The scorer reads the serving model once per call, so a hot swap in the middle of a batch never
+mixes two models in one answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from features.ledger import LedgerStore
+from features.ledger_tables import ledger_tables
+from features.point_in_time import Ledger, build_features
+from features.reasons import Reason, explain_frame
+from features.schemas import TABLES
+from features.scoring_model import ScoringModel
+from service.errors import InvalidField, UnknownCompany, UnknownCustomer
+from service.model_host import ModelHost
+from service.portfolio import customers_of, ledger_for
+from service.schemas import CompanyData, ReasonOut, ScoreResponse, ScoreSubject, SubjectOut
+
+__all__ = ["PROSPECT_BASIS", "SOLE_TRADER_REVIEW", "Scorer", "probe_features"]
+
+PROSPECT_BASIS = "no payment history: scored from company data"
+CUSTOMER_BASIS = "payment history with the supplier and company data"
+SOLE_TRADER_REVIEW = (
+    "sole trader (a natural person): the score is advice for a person to review, not an "
+    "automated decision (GDPR art. 22)"
+)
+_PROBE_CUSTOMERS = 3
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """A request resolved against the ledger."""
+
+    customer_id: str | None
+    siren: str | None
+    name: str | None
+    inline: CompanyData | None = None
+    inline_key: str | None = None  # the key an inline company's rows are joined on
+
+    @property
+    def company_key(self) -> str | None:
+        return self.inline_key or self.siren
+
+
+class Scorer:
+    """Scores subjects with the host's current model, reading only the rows they need."""
+
+    def __init__(self, store: LedgerStore, host: ModelHost, today: Callable[[], date]) -> None:
+        self.store = store
+        self.host = host
+        self.today = today
+
+    def score(
+        self,
+        requests: Sequence[ScoreSubject],
+        *,
+        explain: bool,
+        fields: Sequence[str] | None = None,
+    ) -> list[ScoreResponse]:
+        """One response per request, in order. `fields` prefix the field names of errors, one
+        per request (e.g. "items[3]." in a batch)."""
+        model = self.host.model  # one read: see the module docstring
+        prefixes = list(fields) if fields is not None else [""] * len(requests)
+        if len(prefixes) != len(requests):
+            raise ValueError("give one field prefix per request")
+        as_of = [self._decision_day(r, p) for r, p in zip(requests, prefixes, strict=True)]
+        subjects, ledger = self._resolve(requests, prefixes)
+        features = build_features(ledger, _queries(requests, subjects, as_of))
+        scores = model.predict(features)
+        explained: Sequence[list[Reason] | None] = (
+            _reasons(model, features) if explain else [None] * len(requests)
+        )
+        outcomes = _outcomes(features, scores)
+        rows = zip(requests, subjects, as_of, outcomes, explained, strict=True)
+        return [
+            _response(subject, day, request.terms_days, outcome, reasons, model.version)
+            for request, subject, day, outcome, reasons in rows
+        ]
+
+    def _decision_day(self, request: ScoreSubject, prefix: str) -> date:
+        """The request's as_of (today by default); neither it nor a creation date may lie
+        after today: features of the future would be look-ahead."""
+        today = self.today()
+        as_of = today if request.as_of is None else request.as_of
+        if as_of > today:
+            raise InvalidField(f"{prefix}as_of", f"{as_of} is after today ({today})")
+        created = request.company.creation_date if request.company is not None else None
+        if created is not None and created > as_of:
+            raise InvalidField(
+                f"{prefix}company.creation_date", f"{created} is after the decision day {as_of}"
+            )
+        return as_of
+
+    def _resolve(
+        self, requests: Sequence[ScoreSubject], prefixes: Sequence[str]
+    ) -> tuple[list[_Subject], Ledger]:
+        ids = [r.customer_id for r in requests if r.customer_id is not None]
+        sirens = [s for r in requests if (s := _siren_of(r)) is not None]
+        customers = customers_of(self.store, ids, sirens)
+        ledger = ledger_for(self.store, customers, sirens)
+        directory = _Directory.of(customers, ledger.companies)
+        subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
+        with_inline, keyed = _with_inline_companies(ledger, subjects)
+        return keyed, with_inline
+
+
+def probe_features(store: LedgerStore, as_of: date) -> pd.DataFrame:
+    """Feature rows a candidate model must score: a few stored customers and a prospect the
+    ledger knows nothing about (so that an empty ledger still gives one row)."""
+    customer = ledger_tables["customer"]
+    first = sa.select(customer.c.customer_id).order_by(customer.c.customer_id)
+    customers = store.read("customer", customer.c.customer_id.in_(first.limit(_PROBE_CUSTOMERS)))
+    ledger = ledger_for(store, customers, [])
+    queries = pd.DataFrame(
+        {
+            "as_of": pd.Timestamp(as_of),
+            "customer_id": pd.Series([*customers["customer_id"].astype(str), None], dtype="string"),
+            "siren": pd.Series(pd.NA, index=range(len(customers) + 1), dtype="string"),
+            "amount": 10_000.0,
+            "terms_days": 30.0,
+        }
+    )
+    return build_features(ledger, queries)
+
+
+def _siren_of(request: ScoreSubject) -> str | None:
+    if request.siren is not None:
+        return request.siren
+    return request.company.siren if request.company is not None else None
+
+
+@dataclass(frozen=True)
+class _Directory:
+    """One call's customers and companies by key, so that resolving n requests is O(n)."""
+
+    customers: dict[str, tuple[str | None, str | None]]  # customer_id -> (siren, name)
+    account_of: dict[str, str]  # SIREN -> its first customer account
+    company_names: dict[str, str | None]  # SIREN -> registered name
+
+    @classmethod
+    def of(cls, customers: pd.DataFrame, companies: pd.DataFrame) -> _Directory:
+        accounts = [
+            (str(customer_id), _text(siren), _text(name))
+            for customer_id, siren, name in customers[["customer_id", "siren", "name"]].itertuples(
+                index=False
+            )
+        ]
+        account_of: dict[str, str] = {}
+        for customer_id, siren, _ in accounts:  # customers come sorted by id: first one wins
+            if siren is not None:
+                account_of.setdefault(siren, customer_id)
+        names = zip(companies["siren"].astype(str), companies["name"], strict=True)
+        return cls(
+            customers={customer_id: (siren, name) for customer_id, siren, name in accounts},
+            account_of=account_of,
+            company_names={siren: _text(name) for siren, name in names},
+        )
+
+    def name(self, siren: str | None, fallback: str | None) -> str | None:
+        found = self.company_names.get(siren) if siren is not None else None
+        return found or fallback
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _subject(request: ScoreSubject, prefix: str, directory: _Directory) -> _Subject:
+    """Who a request scores: a known customer, a company of the registry, or an inline one."""
+    siren = _siren_of(request)
+    if request.customer_id is not None:
+        if request.customer_id not in directory.customers:
+            raise UnknownCustomer(request.customer_id, field=f"{prefix}customer_id")
+        own, name = directory.customers[request.customer_id]
+        if siren is not None and own is not None and siren != own:
+            raise InvalidField(
+                f"{prefix}siren", f"customer {request.customer_id} has SIREN {own}, not {siren}"
+            )
+        return _Subject(request.customer_id, own, directory.name(own, name))
+    customer_id = directory.account_of.get(siren) if siren is not None else None
+    if request.company is not None:
+        return _Subject(customer_id, siren, request.company.name, request.company)
+    if customer_id is None and siren not in directory.company_names:
+        raise UnknownCompany(str(siren), field=f"{prefix}siren")
+    fallback = directory.customers[customer_id][1] if customer_id is not None else None
+    return _Subject(customer_id, siren, directory.name(siren, fallback))
+
+
+def _with_inline_companies(
+    ledger: Ledger, subjects: Sequence[_Subject]
+) -> tuple[Ledger, list[_Subject]]:
+    """The ledger plus each inline company under a key of its own, and the subjects keyed so.
+
+    Inline data describes the company as the caller knows it, so it replaces the registry row
+    for that request only; the company's stored accounts and legal events still count, copied
+    under the same key. Two requests may describe the same SIREN differently.
+    """
+    keyed = list(subjects)
+    rows, statements, events = [], [ledger.statements], [ledger.legal_events]
+    for i, subject in enumerate(subjects):
+        if subject.inline is None:
+            continue
+        key = f"inline-{i}"
+        rows.append({**subject.inline.model_dump(exclude={"siren"}), "siren": key})
+        statements.append(_copied(ledger.statements, subject.siren, key))
+        events.append(_copied(ledger.legal_events, subject.siren, key))
+        keyed[i] = dataclasses.replace(subject, inline_key=key)
+    if not rows:
+        return ledger, keyed
+    with_inline = dataclasses.replace(
+        ledger,
+        companies=_concat(ledger.companies, _company_frame(rows)),
+        statements=_concat(*statements),
+        legal_events=_concat(*events),
+    )
+    return with_inline, keyed
+
+
+def _copied(frame: pd.DataFrame, siren: str | None, key: str) -> pd.DataFrame:
+    return frame[frame["siren"] == siren].assign(siren=key)
+
+
+def _company_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows).reindex(columns=TABLES["company"].columns)
+    return frame.assign(
+        creation_date=pd.to_datetime(frame["creation_date"]).astype("datetime64[s]"),
+        share_capital=pd.to_numeric(frame["share_capital"]).astype(float),
+        is_sole_trader=frame["is_sole_trader"].astype("boolean"),
+        status="active",
+    )
+
+
+def _concat(first: pd.DataFrame, *more: pd.DataFrame) -> pd.DataFrame:
+    """Concatenate, skipping empty frames (pandas warns about their dtypes otherwise)."""
+    frames = [f for f in (first, *more) if not f.empty]
+    if not frames:
+        return first
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _queries(
+    requests: Sequence[ScoreSubject], subjects: Sequence[_Subject], as_of: Sequence[date]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "as_of": pd.to_datetime(list(as_of)),
+            "customer_id": pd.Series([s.customer_id for s in subjects], dtype="string"),
+            "siren": pd.Series([s.company_key for s in subjects], dtype="string"),
+            "amount": [np.nan if r.amount is None else r.amount for r in requests],
+            "terms_days": [float(r.terms_days) for r in requests],
+            "po_number": pd.Series([r.po_number for r in requests], dtype="string"),
+        }
+    )
+
+
+def _reasons(model: ScoringModel, features: pd.DataFrame) -> list[list[Reason]]:
+    return explain_frame(features, model.contributions(features), count=4)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One row's prediction and the two facts about its subject the answer reports."""
+
+    p_late: float
+    p_severe: float
+    expected_days_late: float
+    grade: str
+    prospect: bool  # no payment history
+    sole_trader: bool
+
+
+def _outcomes(features: pd.DataFrame, scores: pd.DataFrame) -> list[_Outcome]:
+    """Rows as plain values in one pass (row-wise pandas access costs more than scoring)."""
+    columns = zip(
+        scores["p_late"].to_numpy(dtype=float).tolist(),
+        scores["p_severe"].to_numpy(dtype=float).tolist(),
+        scores["expected_days_late"].to_numpy(dtype=float).tolist(),
+        scores["grade"].astype(str).tolist(),
+        (~(features["has_history"].to_numpy() > 0)).tolist(),
+        (features["sole_trader"].to_numpy() == 1).tolist(),
+        strict=True,
+    )
+    return [_Outcome(*values) for values in columns]
+
+
+def _response(
+    subject: _Subject,
+    as_of: date,
+    terms_days: int,
+    outcome: _Outcome,
+    reasons: list[Reason] | None,
+    model_version: str,
+) -> ScoreResponse:
+    due = as_of + timedelta(days=terms_days)
+    # An expected payment before the decision day means "soon", not the past.
+    expected = max(due + timedelta(days=round(outcome.expected_days_late)), as_of)
+    return ScoreResponse(
+        decision_id=uuid.uuid4(),
+        as_of=as_of,
+        subject=SubjectOut(
+            customer_id=subject.customer_id,
+            siren=subject.siren,
+            name=subject.name,
+            prospect=outcome.prospect,
+            basis=PROSPECT_BASIS if outcome.prospect else CUSTOMER_BASIS,
+        ),
+        p_late=round(outcome.p_late, 4),
+        p_severe=round(outcome.p_severe, 4),
+        expected_days_late=round(outcome.expected_days_late, 1),
+        due_date=due,
+        expected_payment_date=expected,
+        grade=outcome.grade,
+        reasons=None if reasons is None else [_reason_out(r) for r in reasons],
+        review_required=outcome.sole_trader,
+        review_reason=SOLE_TRADER_REVIEW if outcome.sole_trader else None,
+        model_version=model_version,
+    )
+
+
+def _reason_out(reason: Reason) -> ReasonOut:
+    return ReasonOut(
+        feature=reason.feature,
+        direction=reason.direction,
+        text_fr=reason.text_fr,
+        text_en=reason.text_en,
+        contribution=round(reason.contribution, 4),
+    )

@@ -1,0 +1,44 @@
+"""How the scoring service is configured: environment variables CREDIT_RISK_* or a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings"]
+
+
+class ServiceSettings(BaseSettings):
+    """One deployable's settings; nothing is read from them at import time.
+
+    The model comes from `model_dir` when it is set (tests, air-gapped installs), else from the
+    MLflow registry at `tracking_uri`, as the version holding `model_alias` of `model_name`.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDIT_RISK_", env_file=".env", extra="ignore", protected_namespaces=()
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    tracking_uri: str | None = None
+    model_name: str = "credit-risk"
+    model_alias: str = "champion"
+    model_dir: Path | None = None
+    max_batch: int = Field(10_000, ge=1)
+    # A full batch of inline prospects is about 3 MB of JSON; anything far larger is a mistake.
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+    @property
+    def ledger_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'credit_risk.db').as_posix()}"
+
+    @property
+    def registry_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.data_dir / 'mlflow.db').as_posix()}"

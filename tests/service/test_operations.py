@@ -1,0 +1,73 @@
+"""Look-ups, health, metrics and the OpenAPI description."""
+
+from __future__ import annotations
+
+import pandas as pd
+from fastapi.testclient import TestClient
+
+
+def test_customer_look_up(client: TestClient) -> None:
+    response = client.get("/v1/customers/C00001")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["customer_id"] == "C00001"
+    assert body["company"]["siren"] == body["siren"]
+    history = body["history"]
+    assert history["invoice_count"] > 0
+    assert history["settled_count"] + history["open_count"] == history["invoice_count"]
+    assert 0 <= history["overdue_amount"] <= history["open_amount"]
+
+
+def test_company_look_up(client: TestClient, portfolio: dict[str, pd.DataFrame]) -> None:
+    siren = str(portfolio["customer"]["siren"].iloc[0])
+    body = client.get(f"/v1/companies/{siren[:3]} {siren[3:6]} {siren[6:]}").json()
+    assert body["company"]["siren"] == siren
+    assert body["customer_ids"] == ["C00001"]
+    assert body["history"]["invoice_count"] > 0
+
+
+def test_health_and_model(client: TestClient) -> None:
+    assert client.get("/health/live").json() == {"status": "alive"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["ready"] is True
+    assert ready.json()["last_reload"]["ok"] is True
+    model = client.get("/v1/model").json()
+    assert model["version"] == "test-v1"
+    assert "days_late_mean" in model["features"]
+    assert set(model["grade_upper_bounds"]) == {"A", "B", "C", "D"}
+
+
+def test_metrics_expose_latency_grades_and_model(client: TestClient) -> None:
+    grade = client.post("/v1/score", json={"customer_id": "C00001"}).json()["grade"]
+    text = client.get("/metrics").text
+    assert 'credit_risk_request_seconds_bucket{le="0.1",method="POST",route="/v1/score"' in text
+    assert f'credit_risk_scores_total{{grade="{grade}"}}' in text
+    assert 'credit_risk_model_info{version="test-v1"} 1.0' in text
+    # Routes are labelled by template, not by the customer named in the path.
+    client.get("/v1/customers/C00001")
+    assert 'route="/v1/customers/{customer_id}"' in client.get("/metrics").text
+
+
+def test_openapi_lists_the_endpoints(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in ("/v1/score", "/v1/score/batch", "/v1/customers/{customer_id}",
+                 "/v1/companies/{siren}", "/v1/model", "/v1/model/reload", "/health/live",
+                 "/health/ready", "/metrics"):  # fmt: skip
+        assert path in paths, path
+    score = paths["/v1/score"]["post"]
+    assert score["summary"]
+    assert {"404", "413", "422", "503"} <= set(score["responses"])
+    request = schema["components"]["schemas"]["ScoreRequest"]
+    assert request["additionalProperties"] is False
+    assert request["examples"]
+
+
+def test_framework_errors_keep_the_error_shape(client: TestClient) -> None:
+    missing = client.get("/v1/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    wrong_method = client.get("/v1/score")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"

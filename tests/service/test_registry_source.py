@@ -1,0 +1,56 @@
+"""The model served from the MLflow registry by alias, as in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+
+from features.point_in_time import FEATURES
+from service.app import create_app
+from service.settings import ServiceSettings
+from training.registry import CHAMPION, DEFAULT_MODEL_NAME, ModelRegistry
+from training.run import load_predictor
+
+from .conftest import TODAY
+
+pytestmark = [
+    # The same MLflow and pandas warnings as in tests/training/test_registry.py: not ours.
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
+    pytest.mark.filterwarnings("ignore:Operation with range is deprecated"),
+]
+
+
+def _register(tracking_uri: str, artifacts: Path, bundle: Path) -> str:
+    client = MlflowClient(tracking_uri)
+    experiment = client.create_experiment("service-test", artifact_location=artifacts.as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    registry = ModelRegistry(tracking_uri)
+    example = pd.DataFrame(np.zeros((2, len(FEATURES))), columns=list(FEATURES))
+    version = registry.log_bundle(bundle, input_example=example, loader=load_predictor,
+                                  run_id=run_id)  # fmt: skip
+    return version
+
+
+def test_the_champion_is_fetched_checked_and_served(
+    tmp_path: Path, data_dir: Path, model_dir: Path
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    version = _register(uri, tmp_path / "artifacts", model_dir)
+    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri)
+    with TestClient(create_app(settings, today=lambda: TODAY)) as client:
+        # No champion yet: alive, not ready, and it says why.
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        assert "champion" in ready.json()["last_reload"]["message"]
+        MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, version)
+        reloaded = client.post("/v1/model/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        assert "MLflow model 'credit-risk'@champion" in reloaded.json()["source"]
+        assert client.get("/health/ready").status_code == 200
+        score = client.post("/v1/score", json={"customer_id": "C00001"})
+        assert score.json()["model_version"] == "test-v1"

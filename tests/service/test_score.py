@@ -1,0 +1,189 @@
+"""Scoring through the API: known customers, prospects, sole traders, batches."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.scoring import PROSPECT_BASIS
+
+from .conftest import TODAY, service_settings
+
+
+@pytest.fixture(scope="module")
+def prospect_siren(portfolio: dict[str, pd.DataFrame]) -> str:
+    """A company of the registry data that is nobody's customer."""
+    companies, customers = portfolio["company"], portfolio["customer"]
+    return str(companies.loc[~companies["siren"].isin(customers["siren"]), "siren"].iloc[0])
+
+
+@pytest.fixture(scope="module")
+def sole_trader_id(portfolio: dict[str, pd.DataFrame]) -> str:
+    companies, customers = portfolio["company"], portfolio["customer"]
+    sole = companies.loc[companies["is_sole_trader"].fillna(False).astype(bool), "siren"]
+    return str(customers.loc[customers["siren"].isin(sole), "customer_id"].iloc[0])
+
+
+def _check_scores(body: dict) -> None:
+    assert 0 <= body["p_severe"] <= body["p_late"] <= 1
+    assert body["grade"] in {"A", "B", "C", "D", "E"}
+    assert body["model_version"] == "test-v1"
+    uuid.UUID(body["decision_id"])
+    assert body["terms"] is None  # the seam for the payment-terms policy
+
+
+def test_known_customer_with_reasons(client: TestClient) -> None:
+    response = client.post(
+        "/v1/score", json={"customer_id": "C00001", "amount": 12_500, "terms_days": 45}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    _check_scores(body)
+    assert body["subject"]["customer_id"] == "C00001"
+    assert body["subject"]["prospect"] is False
+    assert body["as_of"] == TODAY.isoformat()
+    assert body["due_date"] == (TODAY + timedelta(days=45)).isoformat()
+    assert date.fromisoformat(body["expected_payment_date"]) >= TODAY
+    assert 1 <= len(body["reasons"]) <= 4
+    for reason in body["reasons"]:
+        assert reason["text_fr"]
+        assert reason["text_en"]
+        assert reason["direction"] in {"raises", "lowers"}
+
+
+def test_without_explain_there_are_no_reasons_and_the_same_scores(client: TestClient) -> None:
+    request = {"customer_id": "C00002", "amount": 3_000}
+    explained = client.post("/v1/score", json=request).json()
+    plain = client.post("/v1/score", json={**request, "explain": False}).json()
+    assert plain["reasons"] is None
+    assert plain["p_late"] == explained["p_late"]
+    assert plain["decision_id"] != explained["decision_id"]
+
+
+def test_a_customer_found_by_siren(client: TestClient, portfolio: dict[str, pd.DataFrame]) -> None:
+    customers = portfolio["customer"]
+    siren = str(customers.loc[customers["customer_id"] == "C00003", "siren"].iloc[0])
+    body = client.post("/v1/score", json={"siren": siren}).json()
+    assert body["subject"]["customer_id"] == "C00003"
+    assert body["subject"]["prospect"] is False
+
+
+def test_prospect_by_siren_is_scored_from_company_data(
+    client: TestClient, prospect_siren: str
+) -> None:
+    response = client.post("/v1/score", json={"siren": prospect_siren, "amount": 8_000})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    _check_scores(body)
+    assert body["subject"] == {
+        "customer_id": None,
+        "siren": prospect_siren,
+        "name": body["subject"]["name"],
+        "prospect": True,
+        "basis": PROSPECT_BASIS,
+    }
+    assert body["subject"]["name"]
+
+
+def test_inline_company_prospect(client: TestClient) -> None:
+    company = {
+        "name": "Boulangerie Martin",
+        "naf_code": "10.71C",
+        "creation_date": "2025-06-01",
+        "legal_form": "5499",
+        "share_capital": 1_000,
+        "headcount_band": "01",
+    }
+    young = client.post("/v1/score", json={"company": company, "amount": 1_800}).json()
+    _check_scores(young)
+    assert young["subject"]["prospect"] is True
+    assert young["subject"]["siren"] is None
+    assert young["review_required"] is False
+    reasons = {r["feature"] for r in young["reasons"]}
+    assert reasons  # a prospect gets reasons from its company data
+    assert not reasons & {"days_late_mean", "settled_late_share", "known_late_share"}
+
+
+def test_sole_trader_needs_human_review(client: TestClient, sole_trader_id: str) -> None:
+    body = client.post("/v1/score", json={"customer_id": sole_trader_id}).json()
+    assert body["review_required"] is True
+    assert "GDPR art. 22" in body["review_reason"]
+    inline = {"name": "Jean Dupont", "legal_form": "1000", "is_sole_trader": True}
+    prospect = client.post("/v1/score", json={"company": inline}).json()
+    assert prospect["review_required"] is True
+
+
+def test_batch_keeps_the_order_of_mixed_items(client: TestClient, prospect_siren: str) -> None:
+    items = [
+        {"customer_id": "C00004", "amount": 500},
+        {"siren": prospect_siren},
+        {"company": {"name": "Nouvelle SAS", "legal_form": "5710"}},
+        {"customer_id": "C00001", "terms_days": 60},
+    ]
+    response = client.post("/v1/score/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == 4
+    results = body["results"]
+    assert [r["subject"]["customer_id"] for r in results] == ["C00004", None, None, "C00001"]
+    assert [r["subject"]["prospect"] for r in results] == [False, True, True, False]
+    assert all(r["reasons"] is None for r in results)  # explain is off by default in batches
+    single = client.post("/v1/score", json=items[0]).json()
+    assert results[0]["p_late"] == single["p_late"]
+    explained = client.post("/v1/score/batch", json={"items": items[:1], "explain": True}).json()
+    assert explained["results"][0]["reasons"]
+
+
+def test_batch_above_the_limit_is_refused(client: TestClient) -> None:
+    items = [{"customer_id": "C00001"}] * 51  # the test app accepts 50
+    response = client.post("/v1/score/batch", json={"items": items})
+    assert response.status_code == 413
+    assert response.json()["fields"][0]["field"] == "items"
+
+
+def test_one_bad_item_names_its_position(client: TestClient) -> None:
+    items = [{"customer_id": "C00001"}, {"customer_id": "NOBODY"}]
+    response = client.post("/v1/score/batch", json={"items": items})
+    assert response.status_code == 404
+    assert response.json()["fields"][0]["field"] == "items[1].customer_id"
+
+
+def test_what_if_on_amount_and_terms_changes_the_order_features(client: TestClient) -> None:
+    small = client.post("/v1/score", json={"customer_id": "C00001", "amount": 100}).json()
+    large = client.post("/v1/score", json={"customer_id": "C00001", "amount": 500_000}).json()
+    assert (
+        small["p_late"] != large["p_late"]
+        or small["expected_days_late"] != large["expected_days_late"]
+    )
+
+
+def test_past_decision_day(client: TestClient) -> None:
+    body = client.post("/v1/score", json={"customer_id": "C00001", "as_of": "2025-06-30"}).json()
+    assert body["as_of"] == "2025-06-30"
+
+
+def test_an_empty_ledger_still_scores_inline_prospects(tmp_path: Path, model_dir: Path) -> None:
+    app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
+    with TestClient(app) as empty:
+        assert empty.get("/health/ready").status_code == 200
+        company = {"name": "Première SARL", "legal_form": "5499", "creation_date": "2015-01-01"}
+        response = empty.post("/v1/score", json={"company": company, "amount": 900})
+        assert response.status_code == 200, response.text
+        assert response.json()["subject"]["prospect"] is True
+        assert empty.post("/v1/score", json={"customer_id": "C00001"}).status_code == 404
+
+
+def test_inline_data_for_a_registry_company_keeps_its_siren(
+    client: TestClient, prospect_siren: str
+) -> None:
+    company = {"name": "Renamed SA", "siren": prospect_siren, "legal_form": "5599"}
+    body = client.post("/v1/score", json={"company": company}).json()
+    assert body["subject"]["siren"] == prospect_siren
+    assert body["subject"]["name"] == "Renamed SA"
+    assert body["subject"]["prospect"] is True
