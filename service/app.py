@@ -22,6 +22,7 @@ from service.metrics import RequestTiming, ServiceMetrics
 from service.model_host import BundleDirectory, ModelHost, ModelSource, RegistryAlias
 from service.scoring import Scorer, probe_features
 from service.settings import ServiceSettings
+from service.terms import default_policy, load_policy
 
 __all__ = ["app_from_env", "create_app", "model_source"]
 
@@ -49,7 +50,8 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = LedgerStore.open(settings.ledger_url)
         host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))
-        scorer = Scorer(store, host, today)
+        policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
+        scorer = Scorer(store, host, today, policy)
         app.state.service = ServiceState(settings, store, host, scorer, metrics, today)
         try:
             host.reload()

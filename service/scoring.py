@@ -26,7 +26,9 @@ from features.scoring_model import ScoringModel
 from service.errors import InvalidField, UnknownCompany, UnknownCustomer
 from service.model_host import ModelHost
 from service.portfolio import customers_of, ledger_for
+from service.recommending import terms_for
 from service.schemas import CompanyData, ReasonOut, ScoreResponse, ScoreSubject, SubjectOut
+from service.terms import TermsPolicy
 
 __all__ = ["PROSPECT_BASIS", "SOLE_TRADER_REVIEW", "Scorer", "probe_features"]
 
@@ -57,10 +59,17 @@ class _Subject:
 class Scorer:
     """Scores subjects with the host's current model, reading only the rows they need."""
 
-    def __init__(self, store: LedgerStore, host: ModelHost, today: Callable[[], date]) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        host: ModelHost,
+        today: Callable[[], date],
+        policy: TermsPolicy | None = None,
+    ) -> None:
         self.store = store
         self.host = host
         self.today = today
+        self.policy = policy
 
     def score(
         self,
@@ -84,10 +93,45 @@ class Scorer:
         )
         outcomes = _outcomes(features, scores)
         rows = zip(requests, subjects, as_of, outcomes, explained, strict=True)
-        return [
+        responses = [
             _response(subject, day, request.terms_days, outcome, reasons, model.version)
             for request, subject, day, outcome, reasons in rows
         ]
+        if self.policy is not None:
+            self._add_terms(requests, subjects, as_of, features, responses, ledger)
+        return responses
+
+    def _add_terms(
+        self,
+        requests: Sequence[ScoreSubject],
+        subjects: Sequence[_Subject],
+        as_of: Sequence[date],
+        features: pd.DataFrame,
+        responses: list[ScoreResponse],
+        ledger: Ledger,
+    ) -> None:
+        """The terms policy's recommendation for each scored order."""
+        assert self.policy is not None
+        companies = ledger.companies.drop_duplicates("siren").set_index("siren")
+        customers = ledger.customers.drop_duplicates("customer_id").set_index("customer_id")
+        rows = features.to_dict(orient="records")
+        for i, (request, subject, response) in enumerate(
+            zip(requests, subjects, responses, strict=True)
+        ):
+            company = subject.company_key
+            customer = subject.customer_id
+            response.terms = terms_for(
+                self.policy,
+                features=rows[i],
+                grade=response.grade,
+                p_late=response.p_late,
+                p_severe=response.p_severe,
+                amount=request.amount or 0.0,
+                terms_days=request.terms_days,
+                as_of=as_of[i],
+                company=companies.loc[company].to_dict() if company in companies.index else {},
+                customer=customers.loc[customer].to_dict() if customer in customers.index else {},
+            )
 
     def _decision_day(self, request: ScoreSubject, prefix: str) -> date:
         """The request's as_of (today by default); neither it nor a creation date may lie

@@ -27,6 +27,7 @@ class ServiceSettings(BaseSettings):
     model_name: str = "credit-risk"
     model_alias: str = "champion"
     model_dir: Path | None = None
+    policy_path: Path | None = None  # the analyst's terms policy (TOML); default: the shipped one
     max_batch: int = Field(10_000, ge=1)
     # A full batch of inline prospects is about 3 MB of JSON; anything far larger is a mistake.
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)

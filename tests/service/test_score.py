@@ -35,7 +35,7 @@ def _check_scores(body: dict) -> None:
     assert body["grade"] in {"A", "B", "C", "D", "E"}
     assert body["model_version"] == "test-v1"
     uuid.UUID(body["decision_id"])
-    assert body["terms"] is None  # the seam for the payment-terms policy
+    assert body["terms"]["recovery_indemnity_eur"] == 40  # recommended terms come along
 
 
 def test_known_customer_with_reasons(client: TestClient) -> None:
@@ -187,3 +187,24 @@ def test_inline_data_for_a_registry_company_keeps_its_siren(
     assert body["subject"]["siren"] == prospect_siren
     assert body["subject"]["name"] == "Renamed SA"
     assert body["subject"]["prospect"] is True
+
+
+def test_a_score_comes_with_lawful_recommended_terms(client: TestClient) -> None:
+    response = client.post(
+        "/v1/score", json={"customer_id": "C00001", "amount": 25_000, "terms_days": 90}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    terms = body["terms"]
+    assert terms is not None
+    due = date.fromisoformat(terms["deadline"]["due_date"])
+    assert due <= date.fromisoformat(body["as_of"]) + timedelta(days=60)  # L441-10
+    # The 90 days asked for were not granted, and the answer says why (the law's cap, the
+    # grade's policy, or prepayment for the riskiest grades).
+    capped = [a for a in terms["adjustments"] if a["field"] == "deadline"]
+    assert capped
+    assert "requested 90 days" in capped[0]["message"]
+    assert terms["recovery_indemnity_eur"] == 40
+    assert 0 <= terms["deposit_percent"] <= 100
+    assert "40" in terms["legal_notice"]
+    assert terms["dunning_plan"]

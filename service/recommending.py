@@ -1,0 +1,95 @@
+"""From a score to recommended terms: the bridge between the model and the terms policy.
+
+The customer's exposure (open and overdue amounts, oldest overdue invoice) comes from the same
+point-in-time features the model scored, so the terms and the score see the same ledger on the
+same day.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from service.terms import (
+    PayerContact,
+    RequestedTerms,
+    TermsPolicy,
+    TermsRequest,
+    recommend_terms,
+)
+
+__all__ = ["terms_for"]
+
+# A customer counts as a good payer (thanked after payment) with a record of this many settled
+# invoices, almost none late.
+_GOOD_PAYER_SETTLED = 5
+_GOOD_PAYER_LATE_SHARE = 0.1
+_DAYS_PER_MONTH = 30.44
+
+
+def terms_for(
+    policy: TermsPolicy,
+    *,
+    features: Mapping[str, float],
+    grade: str,
+    p_late: float,
+    p_severe: float,
+    amount: float,
+    terms_days: int,
+    as_of: date,
+    company: Mapping[str, Any],
+    customer: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The policy's recommendation for one scored order, as JSON-ready data."""
+    overdue_count = int(_number(features["overdue_count"]))
+    open_amount = max(_number(features["open_amount"]), 0.0)
+    request = TermsRequest(
+        grade=grade,
+        p_late=p_late,
+        p_severe=p_severe,
+        order_amount=amount,
+        requested_terms=RequestedTerms(days=terms_days),
+        open_amount=open_amount,
+        overdue_amount=min(_number(features["overdue_amount"]), open_amount)
+        if overdue_count else 0.0,
+        overdue_count=overdue_count,
+        oldest_overdue_days=int(_number(features["oldest_overdue_days"])) if overdue_count else 0,
+        usual_monthly_amount=_usual_monthly_amount(features),
+        naf_code=_text(company.get("naf_code")),
+        is_sole_trader=bool(company.get("is_sole_trader") or False),
+        preferred_channel=_text(customer.get("preferred_channel")),
+        payer=_payer(customer),
+        good_payer=_number(features["settled_count"]) >= _GOOD_PAYER_SETTLED
+        and _number(features["known_late_share"], 1.0) < _GOOD_PAYER_LATE_SHARE,
+        invoice_date=as_of,
+    )  # fmt: skip
+    return recommend_terms(request, policy, today=as_of).to_dict()
+
+
+def _usual_monthly_amount(features: Mapping[str, float]) -> float | None:
+    """What the customer is invoiced in a usual month, from its history (None: a prospect)."""
+    count, days = _number(features["prior_invoices"]), _number(features["relationship_days"])
+    if count <= 0 or days <= 0:
+        return None
+    return _number(features["prior_amount_mean"]) * count / max(days / _DAYS_PER_MONTH, 1.0)
+
+
+def _payer(customer: Mapping[str, Any]) -> PayerContact | None:
+    name, email, phone = (_text(customer.get(k)) for k in ("payer_name", "payer_email",
+                                                          "payer_phone"))  # fmt: skip
+    if not (name or email or phone):
+        return None
+    return PayerContact(name=name, email=email, phone=phone)
+
+
+def _number(value: object, missing: float = 0.0) -> float:
+    number = float(value) if value is not None and not pd.isna(value) else missing  # type: ignore[arg-type]
+    return missing if math.isnan(number) else number
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
