@@ -75,16 +75,19 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    frames = generate_portfolio(seed=7, companies=max(50, args.invoices // 96), years=4,
+    # About 102 invoices per registry company over four years (prospects have none).
+    frames = generate_portfolio(seed=7, companies=max(50, args.invoices // 102), years=4,
                                 end_date=date(2026, 10, 31))  # fmt: skip
     ledger = Ledger.from_tables(frames)
     queries = invoice_queries(ledger.invoices)
     n = len(queries)
     ours = median_seconds(lambda: build_features(ledger, queries), args.repeat)
     naive = median_seconds(lambda: naive_features(ledger), args.repeat)
+    per_million = ours * 1e6 / n
     print(
         f"point-in-time features: {n:,} invoices x {len(FEATURES)} features in {ours:.2f} s "
-        f"(median of {args.repeat}); target <= 3 s: {'met' if ours <= 3 else 'MISSED'}"
+        f"(median of {args.repeat}), {per_million:.2f} s per million invoices; target <= 3 s: "
+        f"{'met' if per_million <= 3 else 'MISSED'}"
     )
     print(
         f"naive look-ahead version (fewer features): {naive:.2f} s; ratio point-in-time / naive: "
