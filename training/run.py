@@ -70,9 +70,10 @@ def load_ledger(store: LedgerStore) -> tuple[Ledger, pd.DataFrame | None]:
 @contextmanager
 def tracking(uri: str, artifact_root: Path | None = None) -> Iterator[ModelRegistry]:
     """Point MLflow at a tracking store (and its registry) for the duration."""
+    # MLflow keeps the tracking URI in process-wide state (the registry follows it when unset);
+    # it is put back as it was, unset included, so that no later caller writes into this store.
     previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     try:
         client = MlflowClient(uri)
         if client.get_experiment_by_name(EXPERIMENT) is None:
@@ -81,8 +82,7 @@ def tracking(uri: str, artifact_root: Path | None = None) -> Iterator[ModelRegis
         mlflow.set_experiment(EXPERIMENT)
         yield ModelRegistry(uri)
     finally:
-        if previous is not None:
-            mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it
 
 
 @dataclass
