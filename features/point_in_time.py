@@ -18,6 +18,7 @@ events of its customer happened before t, and cumulative sums give totals over t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -30,6 +31,7 @@ LATE_DAYS = 5  # paid more than this many days after the due date is late
 SEVERE_DAYS = 60  # more than this, or never paid, is severe
 RECENT = 5  # "the last five invoices paid"
 NO_PROCEEDING_DAYS = 3650.0  # days since a proceeding, for a company that never had one
+_PARALLEL_ROWS = 200_000  # below this, threads cost more than the gathers they share
 _SHIFT = np.int64(1 << 22)  # day numbers stay below this: customer * _SHIFT + day is a sort key
 NEVER = int(_SHIFT - 1)  # the settlement day of an invoice not settled (yet)
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -165,8 +167,10 @@ def settlement_days(invoices: pd.DataFrame, payments: pd.DataFrame) -> np.ndarra
     cumulative = _group_cumsum(position, amount)
     due_amount = invoices["amount"].to_numpy(dtype=float)[position]
     covered = cumulative >= due_amount - 0.01
-    first = pd.Series(paid[covered]).groupby(position[covered]).min()
-    settled[first.index.to_numpy()] = first.to_numpy()
+    # Sorted by (invoice, day): an invoice's first covering payment is its first covered row.
+    invoice, day = position[covered], paid[covered]
+    first = np.r_[True, invoice[1:] != invoice[:-1]]
+    settled[invoice[first]] = day[first]
     return settled
 
 
@@ -262,9 +266,16 @@ def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
     index, with the columns of FEATURES.
     """
     invoices = ledger.invoices
-    book_customer, query_customer, account_codes = codes_of(
-        invoices["customer_id"], queries["customer_id"], ledger.customers["customer_id"]
-    )
+    if _same_column(queries["customer_id"], invoices["customer_id"]):
+        # Scoring the ledger's own invoices (training): one factorization serves both.
+        book_customer, account_codes = codes_of(
+            invoices["customer_id"], ledger.customers["customer_id"]
+        )
+        query_customer = book_customer
+    else:
+        book_customer, query_customer, account_codes = codes_of(
+            invoices["customer_id"], queries["customer_id"], ledger.customers["customer_id"]
+        )
     book = _Book(
         customer=book_customer,
         issue=day_numbers(invoices["issue_date"]),
@@ -305,8 +316,16 @@ def _restored(columns: Mapping[str, np.ndarray], restore: np.ndarray) -> np.ndar
     """The features back in query order, as one feature-major block that pandas keeps as its
     float block without copying (stacking fifty columns afterwards would copy them all)."""
     matrix = np.empty((len(FEATURES), len(restore)))
-    for row, name in enumerate(FEATURES):
-        np.take(np.asarray(columns[name], dtype=float), restore, out=matrix[row])
+
+    def gather(row: int) -> None:
+        np.take(np.asarray(columns[FEATURES[row]], dtype=float), restore, out=matrix[row])
+
+    if len(restore) < _PARALLEL_ROWS:
+        for row in range(len(FEATURES)):
+            gather(row)
+    else:  # random gathers are memory-bound and release the GIL: both cores help
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(gather, range(len(FEATURES))))
     return matrix
 
 
@@ -315,6 +334,11 @@ def _po_given(queries: pd.DataFrame) -> np.ndarray:
         return np.full(len(queries), np.nan)
     text = queries["po_number"].astype("string").str.strip()
     return (text.notna() & (text != "")).to_numpy(dtype=float)
+
+
+def _same_column(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns hold the same values in the same order (cheap when they do not)."""
+    return len(a) == len(b) and len(a) > 0 and bool(a.array.equals(b.array))
 
 
 def _objects(values: pd.Series) -> np.ndarray:

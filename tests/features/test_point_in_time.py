@@ -346,3 +346,13 @@ def test_a_ledger_without_invoices_scores_prospects(ledger: Ledger) -> None:
         features.loc[-2, list(COMPANY_FEATURES)],
         build_features(ledger, queries).loc[-2, list(COMPANY_FEATURES)],
     )
+
+
+def test_scoring_the_ledgers_own_invoices_takes_a_shortcut_to_the_same_values(
+    ledger: Ledger,
+) -> None:
+    """Training scores the ledger's own invoices, whose customer column is shared; the result
+    must equal the general path (here forced with a column of another type)."""
+    queries = invoice_queries(ledger.invoices)
+    general = queries.assign(customer_id=queries["customer_id"].astype(object))
+    pd.testing.assert_frame_equal(build_features(ledger, queries), build_features(ledger, general))
