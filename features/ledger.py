@@ -227,7 +227,10 @@ def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
 
 
 def _typed(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows read from the database with the dtypes validation gives (the columns present)."""
     for spec_field in spec.fields:
+        if spec_field.name not in frame.columns:
+            continue
         column = frame[spec_field.name]
         match spec_field.kind:
             case "date":
@@ -260,7 +263,7 @@ def _stored_rows(connection: Connection, spec: TableSpec, frame: pd.DataFrame) -
     """The stored rows whose key is in `frame` (typed like `read`), reading as little as it can."""
     target = ledger_tables[spec.name]
     key_columns = [target.c[k] for k in spec.key]
-    stored_keys = _typed_partial(
+    stored_keys = _typed(
         spec, _frame(connection.execute(sa.select(*key_columns)).all(), list(spec.key))
     )
     overlap = _keys_of(spec, stored_keys).isin(_keys_of(spec, frame))
@@ -283,16 +286,6 @@ def _stored_rows(connection: Connection, spec: TableSpec, frame: pd.DataFrame) -
             rows.extend(connection.execute(sa.select(*columns).where(condition)).all())
     stored = _typed(spec, _frame(rows, spec.columns))
     return stored[_keys_of(spec, stored).isin(_keys_of(spec, frame))]
-
-
-def _typed_partial(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    for name in frame.columns:
-        kind = spec.by_name[name].kind
-        if kind == "date":
-            frame[name] = pd.to_datetime(frame[name]).astype("datetime64[s]")
-        elif kind == "string":
-            frame[name] = frame[name].astype("string")
-    return frame
 
 
 def _db_value(value: object) -> object:

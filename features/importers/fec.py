@@ -195,7 +195,7 @@ def _fields(line: str, separator: str) -> list[str]:
 
 
 def _fec_separator(source: str, header: str) -> str:
-    separator = sniff_separator(header, Path(source))
+    separator = sniff_separator(header)
     if separator in FEC_SEPARATORS:
         return separator
     found = f"{separator_name(separator)}s" if separator in header else "neither tabs nor pipes"

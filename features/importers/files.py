@@ -93,7 +93,7 @@ def detect_encoding(path: Path, data: bytes, requested: str | None = None) -> st
         "(--encoding)")])  # fmt: skip
 
 
-def sniff_separator(header: str, path: Path) -> str:
+def sniff_separator(header: str) -> str:
     """The separator the header line uses most, outside quotes."""
     counts = dict.fromkeys(SEPARATORS, 0)
     quoted = False
@@ -127,7 +127,7 @@ def read_delimited(
     lines = text_start.splitlines()[skip_rows:]
     if not lines:
         raise ImportRejected.one(name, "file", "has no header line")
-    sep = separator or sniff_separator(lines[0], path)
+    sep = separator or sniff_separator(lines[0])
     header = [h.strip().lstrip("\ufeff") for h in _fields(lines[0], sep)]
     trailing = _ends_with_separator(header, lines[1:2], sep)
     if header and not header[-1] and trailing:
