@@ -28,6 +28,7 @@ model: demo
 	$(BIN)/credit-risk train --if-no-champion --promote
 
 run: model
+	$(BIN)/credit-risk keys demo
 	$(BIN)/credit-risk serve
 
 lint: install

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from features.cli import demo_data_command, import_app, status_command
-from service.cli import serve_command
+from service.cli import keys_app, serve_command
 from training.cli import models_command, promote_command, rollback_command, train_command
 
 app = typer.Typer(
@@ -23,5 +23,6 @@ app.command("promote")(promote_command)
 app.command("rollback")(rollback_command)
 app.command("models")(models_command)
 app.command("serve")(serve_command)
+app.add_typer(keys_app, name="keys")
 
 __all__ = ["app"]

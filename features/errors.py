@@ -35,6 +35,7 @@ class RowProblem:
     field: str
     reason: str
     value: str | None = None
+    differing: tuple[str, ...] = ()  # a conflict: the fields whose stored values differ
 
     def __str__(self) -> str:
         where = f"{self.file}, row {self.row}" if self.row is not None else self.file

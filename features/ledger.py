@@ -8,7 +8,7 @@ exist) and lands in one transaction, or not at all. Writing the same batch twice
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -110,8 +110,13 @@ class LedgerStore:
         *,
         kind: str = "canonical",
         content_sha256: str = "",
+        alongside: Callable[[Connection, WriteReport], None] | None = None,
     ) -> WriteReport:
-        """Write validated canonical frames (table name -> rows) atomically and idempotently."""
+        """Write validated canonical frames (table name -> rows) atomically and idempotently.
+
+        `alongside` runs in the same transaction once the rows are written: what it writes
+        commits with them or not at all (e.g. the answer remembered for an idempotent request).
+        """
         unknown = set(batch) - set(TABLES)
         if unknown:
             raise ValueError(f"unknown ledger tables: {sorted(unknown)}")
@@ -139,6 +144,8 @@ class LedgerStore:
                         ),
                     )
                 )
+                if alongside is not None:
+                    alongside(connection, report)
         except sa.exc.OperationalError as error:
             raise StoreError(f"the ledger store failed while writing {source}: {error}") from error
         return report
@@ -428,6 +435,7 @@ def _reject_conflicts(
             ",".join(spec.key),
             f"{spec.name} {'/'.join(str(_db_value(row[k])) for k in spec.key)} is already "
             f"stored with other contents (differs in: {differing[index].replace(',', ', ')})",
+            differing=tuple(differing[index].split(",")),
         )
         for index, row in bad.head(1000).iterrows()
     ]

@@ -6,17 +6,21 @@ host) and return response models; errors are mapped in `service.errors`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from features.ledger import LedgerStore
-from service.errors import BatchTooLarge, ErrorBody
+from service.audit import AuditLog, Decision, DecisionFilter
+from service.auth import require
+from service.errors import BatchTooLarge, ErrorBody, UnknownDecision
+from service.ingestion import Answer, Idempotency, Ingestor, request_digest
+from service.keys import ApiKey, ApiKeys, Permission
 from service.metrics import ServiceMetrics
 from service.model_host import ModelHost, ReloadOutcome
 from service.profiles import company_profile, customer_profile
@@ -24,12 +28,22 @@ from service.schemas import (
     BatchRequest,
     BatchResponse,
     CompanyResponse,
+    CustomerIn,
     CustomerResponse,
+    DecisionList,
+    DecisionOut,
+    IngestResult,
+    InvoiceBatch,
+    InvoiceIn,
     ModelInfo,
+    PaymentBatch,
+    PaymentIn,
+    PolicyOut,
     ReadyOut,
     ReloadOut,
     ScoreRequest,
     ScoreResponse,
+    ScoreSubject,
 )
 from service.scoring import Scorer
 from service.settings import ServiceSettings
@@ -47,6 +61,13 @@ class ServiceState:
     scorer: Scorer
     metrics: ServiceMetrics
     today: Callable[[], date]
+    keys: ApiKeys
+    audit: AuditLog
+    ingestor: Ingestor
+
+    @property
+    def policy_version(self) -> str | None:
+        return self.scorer.policy.version if self.scorer.policy is not None else None
 
 
 def get_state(request: Request) -> ServiceState:
@@ -60,11 +81,28 @@ def get_scorer(state: Annotated[ServiceState, Depends(get_state)]) -> Scorer:
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
+Scoring = Annotated[ApiKey, Depends(require(Permission.SCORE))]
+Reading = Annotated[ApiKey, Depends(require(Permission.READ))]
+Ingesting = Annotated[ApiKey, Depends(require(Permission.INGEST))]
+ModelAdmin = Annotated[ApiKey, Depends(require(Permission.MODEL))]
+PolicyReader = Annotated[ApiKey, Depends(require(Permission.POLICY))]
+Auditing = Annotated[ApiKey, Depends(require(Permission.AUDIT))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="retry-safe: a repeated request with this key and body is answered once",
+    ),
+]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in {
         400: "the body is not JSON",
+        401: "no API key, or an unknown or revoked one",
+        403: "the API key's roles do not allow this",
         404: "unknown customer or company",
         413: "body or batch too large",
         422: "a field is invalid (named in `fields`)",
@@ -77,17 +115,20 @@ operations = APIRouter()
 
 
 @v1.post("/score", tags=["scoring"], summary="Score a customer or a prospect")
-def score(body: ScoreRequest, scorer: ScorerDep, state: StateDep) -> ScoreResponse:
+def score(body: ScoreRequest, scorer: ScorerDep, state: StateDep, caller: Scoring) -> ScoreResponse:
     """P(late), P(severe), expected delay and payment date, grade A-E, reasons in French and
     English, for a known customer (`customer_id` or `siren`) or a prospect (`siren` of a
     registry company, or inline `company` data), optionally for a proposed amount and terms."""
     [result] = scorer.score([body], explain=body.explain)
+    _log_decisions(state, caller, "score", [body], [result])
     state.metrics.scored([result.grade])
     return result
 
 
 @v1.post("/score/batch", tags=["scoring"], summary="Score many subjects at once")
-def score_batch(body: BatchRequest, scorer: ScorerDep, state: StateDep) -> BatchResponse:
+def score_batch(
+    body: BatchRequest, scorer: ScorerDep, state: StateDep, caller: Scoring
+) -> BatchResponse:
     """Up to `max_batch` items, answered in the same order; reasons only if `explain`. One bad
     item fails the batch with its position named (`items[3].siren`)."""
     limit = state.settings.max_batch
@@ -95,6 +136,7 @@ def score_batch(body: BatchRequest, scorer: ScorerDep, state: StateDep) -> Batch
         raise BatchTooLarge(len(body.items), limit)
     fields = [f"items[{i}]." for i in range(len(body.items))]
     results = scorer.score(body.items, explain=body.explain, fields=fields)
+    _log_decisions(state, caller, "batch", body.items, results)
     state.metrics.scored(r.grade for r in results)
     version = results[0].model_version if results else state.host.model.version
     return BatchResponse(model_version=version, count=len(results), results=results)
@@ -104,6 +146,7 @@ def score_batch(body: BatchRequest, scorer: ScorerDep, state: StateDep) -> Batch
 def customer(
     customer_id: Annotated[str, Path(min_length=1, max_length=64, examples=["C00042"])],
     state: StateDep,
+    _caller: Reading,
 ) -> CustomerResponse:
     """The account, its company's registry profile, and how it paid as of today."""
     return customer_profile(state.store, customer_id, state.today())
@@ -111,7 +154,9 @@ def customer(
 
 @v1.get("/companies/{siren}", tags=["look-up"], summary="A company by SIREN")
 def company(
-    siren: Annotated[str, Path(max_length=20, examples=["552100554"])], state: StateDep
+    siren: Annotated[str, Path(max_length=20, examples=["552100554"])],
+    state: StateDep,
+    _caller: Reading,
 ) -> CompanyResponse:
     """Registry profile, last accounts, legal events, the supplier's accounts for it and how
     they paid as of today."""
@@ -119,7 +164,7 @@ def company(
 
 
 @v1.get("/model", tags=["model"], summary="The serving model")
-def model_info(state: StateDep) -> ModelInfo:
+def model_info(state: StateDep, _caller: ModelAdmin) -> ModelInfo:
     model = state.host.model
     return ModelInfo(
         version=model.version,
@@ -138,7 +183,7 @@ def model_info(state: StateDep) -> ModelInfo:
     summary="Load the current model from its source (hot swap)",
     responses={409: {"model": ErrorBody, "description": "refused; the old model serves on"}},
 )
-def reload_model(state: StateDep) -> ReloadOut:
+def reload_model(state: StateDep, _caller: ModelAdmin) -> ReloadOut:
     """Fetch the model (the registry alias, or the bundle directory), check it beside the
     serving one, then swap. A model that fails never replaces the serving one (409)."""
     outcome = state.host.reload()
@@ -189,3 +234,211 @@ def _store_status(store: LedgerStore) -> str:
 
 def _reload_out(outcome: ReloadOutcome | None) -> ReloadOut | None:
     return None if outcome is None else ReloadOut(**asdict(outcome))
+
+
+# ---- terms policy and decision log (analysts) ----------------------------------------------------
+
+
+@v1.get("/policy", tags=["policy"], summary="The terms policy in force")
+def policy(state: StateDep, _caller: PolicyReader) -> PolicyOut:
+    """The version and content of the terms policy the service recommends terms with."""
+    terms_policy = state.scorer.policy
+    if terms_policy is None:
+        raise UnknownDecision("policy", "this service recommends no terms (no policy loaded)")
+    return PolicyOut(
+        version=terms_policy.version,
+        source=terms_policy.source,
+        description=terms_policy.description,
+        policy=dict(terms_policy.document),
+    )
+
+
+@v1.get(
+    "/decisions/{decision_id}",
+    tags=["audit"],
+    summary="One logged decision",
+    responses={404: {"model": ErrorBody, "description": "no decision with this id"}},
+)
+def decision(
+    decision_id: Annotated[str, Path(min_length=1, max_length=36)],
+    state: StateDep,
+    _caller: Auditing,
+) -> DecisionOut:
+    """Who asked, the inputs, the model and policy versions and the answer, as recorded."""
+    found = state.audit.get(decision_id)
+    if found is None:
+        raise UnknownDecision(decision_id)
+    return _decision_out(found)
+
+
+@v1.get("/decisions", tags=["audit"], summary="Logged decisions, newest first")
+def decisions(
+    state: StateDep,
+    _caller: Auditing,
+    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    siren: Annotated[str | None, Query(pattern=r"^\d{9}$")] = None,
+    grade: Annotated[str | None, Query(pattern=r"^[A-E]$")] = None,
+    caller: Annotated[str | None, Query(max_length=100, description="API key name")] = None,
+    channel: Annotated[str | None, Query(max_length=20)] = None,
+    model_version: Annotated[str | None, Query(max_length=100)] = None,
+    since: Annotated[datetime | None, Query(description="decided at or after")] = None,
+    until: Annotated[datetime | None, Query(description="decided before")] = None,
+    before: Annotated[int | None, Query(ge=1, description="page: entries before this one")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DecisionList:
+    """Filter by subject, grade, caller, channel, model version and time; page with `before`."""
+    found = state.audit.find(
+        DecisionFilter(
+            customer_id=customer_id, siren=siren, grade=grade, caller=caller, channel=channel,
+            model_version=model_version, since=since, until=until, before=before, limit=limit,
+        )
+    )  # fmt: skip
+    return DecisionList(
+        count=len(found),
+        items=[_decision_out(d) for d in found],
+        next_before=found[-1].entry if len(found) == limit else None,
+    )
+
+
+# ---- ingestion (ERP) -----------------------------------------------------------------------------
+
+_INGEST_ERRORS: dict[int | str, dict[str, Any]] = {
+    201: {"model": IngestResult, "description": "rows added"},
+    409: {"model": ErrorBody, "description": "an id is stored with other contents (fields named)"},
+}
+
+
+@v1.put(
+    "/customers/{customer_id}",
+    tags=["ingestion"],
+    summary="Create or update a customer account",
+    responses=_INGEST_ERRORS,
+)
+def put_customer(
+    customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+    body: CustomerIn,
+    state: StateDep,
+    caller: Ingesting,
+) -> JSONResponse:
+    """Registry-like data: values sent replace the stored ones, empty ones leave them as they
+    are. Invoices need their customer account first."""
+    row = {**body.model_dump(mode="json"), "customer_id": customer_id}
+    answer = state.ingestor.customers([row], caller=caller.name, fields=[""])
+    return _answer_response(answer)
+
+
+@v1.put(
+    "/invoices/{invoice_id}",
+    tags=["ingestion"],
+    summary="Send an invoice (idempotent)",
+    responses=_INGEST_ERRORS,
+)
+def put_invoice(
+    invoice_id: Annotated[str, Path(min_length=1, max_length=64)],
+    body: InvoiceIn,
+    state: StateDep,
+    caller: Ingesting,
+) -> JSONResponse:
+    """201 when stored, 200 when the same invoice was already there, 409 naming the fields
+    when the id is stored with other contents."""
+    row = {**body.model_dump(mode="json"), "invoice_id": invoice_id}
+    answer = state.ingestor.invoices([row], caller=caller.name, fields=[""])
+    return _answer_response(answer)
+
+
+@v1.put(
+    "/invoices",
+    tags=["ingestion"],
+    summary="Send up to 10,000 invoices at once (all or nothing)",
+    responses=_INGEST_ERRORS,
+)
+def put_invoices(body: InvoiceBatch, state: StateDep, caller: Ingesting) -> JSONResponse:
+    """One bad item refuses the whole batch, naming it (`items[3].due_date`)."""
+    rows = [item.model_dump(mode="json") for item in body.items]
+    fields = [f"items[{i}]." for i in range(len(rows))]
+    return _answer_response(state.ingestor.invoices(rows, caller=caller.name, fields=fields))
+
+
+@v1.post(
+    "/payments",
+    tags=["ingestion"],
+    summary="Send a payment and the invoices it settles",
+    responses=_INGEST_ERRORS,
+)
+def post_payment(
+    body: PaymentIn,
+    request: Request,
+    state: StateDep,
+    caller: Ingesting,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Idempotent by payment id, and by `Idempotency-Key` when given: a retry gets the first
+    answer (header `Idempotent-Replayed: true`)."""
+    payload = body.model_dump(mode="json")
+    answer = state.ingestor.payments(
+        [payload],
+        caller=caller.name,
+        fields=[""],
+        idempotency=_idempotency(caller, idempotency_key, request, payload),
+    )
+    return _answer_response(answer)
+
+
+@v1.post(
+    "/payments/bulk",
+    tags=["ingestion"],
+    summary="Send up to 10,000 payments at once (all or nothing)",
+    responses=_INGEST_ERRORS,
+)
+def post_payments(
+    body: PaymentBatch,
+    request: Request,
+    state: StateDep,
+    caller: Ingesting,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    payload = body.model_dump(mode="json")
+    answer = state.ingestor.payments(
+        payload["items"],
+        caller=caller.name,
+        fields=[f"items[{i}]." for i in range(len(body.items))],
+        idempotency=_idempotency(caller, idempotency_key, request, payload),
+    )
+    return _answer_response(answer)
+
+
+def _idempotency(
+    caller: ApiKey, key: str | None, request: Request, payload: object
+) -> Idempotency | None:
+    if key is None:
+        return None
+    return Idempotency(caller.key_id, key, request.url.path, request_digest(payload))
+
+
+def _answer_response(answer: Answer) -> JSONResponse:
+    response = JSONResponse(answer.body, status_code=answer.status_code)
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _log_decisions(
+    state: ServiceState,
+    caller: ApiKey,
+    channel: str,
+    requests: Sequence[ScoreSubject],
+    responses: Sequence[ScoreResponse],
+) -> None:
+    """Every answer is logged before it is sent: no decision without its audit record."""
+    state.audit.record(
+        requests,
+        responses,
+        caller=caller.name,
+        key_id=caller.key_id,
+        channel=channel,
+        policy_version=state.policy_version,
+    )
+
+
+def _decision_out(found: Decision) -> DecisionOut:
+    return DecisionOut(**asdict(found))

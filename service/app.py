@@ -16,10 +16,14 @@ from fastapi import FastAPI
 
 from features.ledger import LedgerStore
 from service.api import ServiceState, operations, v1
+from service.audit import AuditLog
 from service.body_limit import BodySizeLimit
 from service.errors import ModelReloadRefused, install_error_handlers
+from service.ingestion import Ingestor
+from service.keys import ApiKeys
 from service.metrics import RequestTiming, ServiceMetrics
 from service.model_host import BundleDirectory, ModelHost, ModelSource, RegistryAlias
+from service.records import migrate_service_tables
 from service.scoring import Scorer, probe_features
 from service.settings import ServiceSettings
 from service.terms import default_policy, load_policy
@@ -31,7 +35,9 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 Credit risk of French B2B customers and prospects: probability of late and of severely late
 payment, expected payment date, grade A (lowest risk) to E, and the reasons in French and
-English. Errors are JSON `{"error", "message", "fields"}`; bad input is always a 4xx naming the
+English, and the payment terms to offer. Every /v1 call needs an API key (`X-API-Key` header)
+whose roles allow it: sales (score, read), erp (score, ingest), analyst (model, policy, decision
+log). Errors are JSON `{"error", "message", "fields"}`; bad input is always a 4xx naming the
 field.
 """
 
@@ -49,10 +55,16 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = LedgerStore.open(settings.ledger_url)
+        migrate_service_tables(store.engine)
         host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))
         policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
         scorer = Scorer(store, host, today, policy)
-        app.state.service = ServiceState(settings, store, host, scorer, metrics, today)
+        app.state.service = ServiceState(
+            settings, store, host, scorer, metrics, today,
+            keys=ApiKeys(store.engine),
+            audit=AuditLog(store.engine),
+            ingestor=Ingestor(store, today),
+        )  # fmt: skip
         try:
             host.reload()
             metrics.serving(host.model.version)

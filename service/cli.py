@@ -1,13 +1,27 @@
-"""`serve`: run the scoring service with uvicorn (wired into the `credit-risk` command)."""
+"""`serve` and `keys`: run the scoring service, manage its API keys (wired into `credit-risk`)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-__all__ = ["serve_command"]
+from features.ledger import create_ledger_engine
+from service.keys import ROLES, ApiKeys, InvalidKeyRequest
+from service.records import migrate_service_tables
+from service.settings import ServiceSettings
+
+__all__ = ["keys_app", "serve_command"]
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+DEMO_KEY_NAME = "demo"
+DEMO_KEY_FILE = "demo-api-key.txt"
 
 
 def serve_command(
@@ -25,3 +39,93 @@ def serve_command(
     typer.echo(f"credit-risk API on http://{shown}:{port}  (docs: http://{shown}:{port}/docs)")
     # A factory, so each worker builds its own app (and loads its own model) after forking.
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers)
+
+
+keys_app = typer.Typer(
+    help="API keys of the service. Each key has roles: sales (score, read profiles), erp (score, "
+    "send invoices and payments), analyst (model, terms policy, decision log). Keys are stored "
+    "hashed: a key is shown once, when created.",
+    no_args_is_help=True,
+)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(help="Database URL (default: CREDIT_RISK_DATABASE_URL, or the data folder's)."),
+]
+
+
+def _keys(database_url: str | None) -> ApiKeys:
+    settings = ServiceSettings()
+    engine = create_ledger_engine(database_url or settings.ledger_url)
+    migrate_service_tables(engine)
+    return ApiKeys(engine)
+
+
+@keys_app.command("create")
+def create_key(
+    name: Annotated[str, typer.Option(help="Who or what uses the key (e.g. 'erp-sage', 'alice').")],
+    role: Annotated[
+        list[str],
+        typer.Option("--role", help=f"A role of the key; repeat for several: {', '.join(ROLES)}."),
+    ],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a key and print it (only now: it cannot be shown again)."""
+    try:
+        key, token = _keys(database_url).create(name, role)
+    except InvalidKeyRequest as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    console.print(f"created key {key.key_id} '{key.name}' with roles {', '.join(key.roles)}")
+    console.print("store it now; it is not shown again:")
+    out.print(token, highlight=False)
+
+
+@keys_app.command("list")
+def list_keys(
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The keys: id, name, roles, created and revoked dates (never the secrets)."""
+    table = Table("id", "name", "roles", "created", "revoked")
+    for key in _keys(database_url).listed(include_revoked=all_keys):
+        revoked = key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else ""
+        table.add_row(
+            key.key_id, key.name, ", ".join(key.roles),
+            key.created_at.strftime("%Y-%m-%d %H:%M"), revoked,
+        )  # fmt: skip
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key: Annotated[str, typer.Argument(help="The key's id, or a name (revokes all its keys).")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke a key: the service refuses it (401) from the next request on."""
+    try:
+        revoked = _keys(database_url).revoke(key)
+    except InvalidKeyRequest as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    for found in revoked:
+        console.print(f"revoked key {found.key_id} '{found.name}'")
+
+
+@keys_app.command("demo")
+def demo_key(database_url: DatabaseOption = None) -> None:
+    """Make sure a demo key with every role exists, and print it (kept in the data folder).
+
+    For a local demo only: the token is saved in clear in <data folder>/demo-api-key.txt so
+    that it can be shown again. Never use it on shared data."""
+    settings = ServiceSettings()
+    saved = Path(settings.data_dir) / DEMO_KEY_FILE
+    keys = _keys(database_url)
+    token = saved.read_text(encoding="utf-8").strip() if saved.exists() else ""
+    if keys.authenticate(token) is None:
+        _, token = keys.create(DEMO_KEY_NAME, list(ROLES))
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(token + "\n", encoding="utf-8")
+        saved.chmod(0o600)
+    console.print(f"demo API key (roles {', '.join(ROLES)}; header X-API-Key), in {saved}:")
+    out.print(token, highlight=False)

@@ -32,11 +32,15 @@ __all__ = [
     "BatchTooLarge",
     "ErrorBody",
     "FieldProblem",
+    "Forbidden",
+    "IdempotencyKeyReused",
     "InvalidField",
     "ModelNotReady",
     "ModelReloadRefused",
+    "NotAuthenticated",
     "UnknownCompany",
     "UnknownCustomer",
+    "UnknownDecision",
     "field_name",
     "install_error_handlers",
 ]
@@ -63,6 +67,14 @@ class UnknownCompany(CreditRiskError, LookupError):
         )
 
 
+class UnknownDecision(CreditRiskError, LookupError):
+    """A decision id the log does not hold (or a record the service does not have)."""
+
+    def __init__(self, decision_id: str, message: str | None = None) -> None:
+        self.decision_id = decision_id
+        super().__init__(message or f"no decision with id {decision_id!r} in the decision log")
+
+
 class InvalidField(CreditRiskError, ValueError):
     """A request field that is well-formed but not acceptable (e.g. a date in the future)."""
 
@@ -81,6 +93,25 @@ class BatchTooLarge(CreditRiskError):
         super().__init__(
             f"the batch holds {count} items; at most {limit} are accepted per request, "
             "split it into several requests"
+        )
+
+
+class NotAuthenticated(CreditRiskError):
+    """No usable API key on the request (401)."""
+
+
+class Forbidden(CreditRiskError):
+    """A valid API key whose roles do not grant what the endpoint needs (403)."""
+
+
+class IdempotencyKeyReused(CreditRiskError):
+    """An Idempotency-Key already used for another request body or endpoint."""
+
+    def __init__(self, key: str, endpoint: str) -> None:
+        self.key = key
+        super().__init__(
+            f"the Idempotency-Key {key!r} was already used for another request ({endpoint}); "
+            "use a new key for a new request"
         )
 
 
@@ -111,9 +142,13 @@ _STATUS: tuple[tuple[type[CreditRiskError], int, str], ...] = (
     (InvalidField, 422, "invalid_field"),
     (UnknownCustomer, 404, "unknown_customer"),
     (UnknownCompany, 404, "unknown_company"),
+    (UnknownDecision, 404, "not_found"),
     (BatchTooLarge, 413, "batch_too_large"),
     (ConflictingRecord, 409, "conflicting_record"),
+    (IdempotencyKeyReused, 422, "idempotency_key_reused"),
     (ImportRejected, 422, "import_rejected"),
+    (NotAuthenticated, 401, "not_authenticated"),
+    (Forbidden, 403, "forbidden"),
     (ModelNotReady, 503, "model_not_ready"),
     # The request was fine; the candidate model was not, and nothing changed.
     (ModelReloadRefused, 409, "model_reload_refused"),
@@ -129,6 +164,8 @@ def _fields_of(error: CreditRiskError) -> list[FieldProblem]:
         return [FieldProblem(field=error.field, reason=error.reason)]
     if isinstance(error, UnknownCustomer | UnknownCompany):
         return [FieldProblem(field=error.field, reason=str(error))]
+    if isinstance(error, IdempotencyKeyReused):
+        return [FieldProblem(field="Idempotency-Key", reason=str(error))]
     if isinstance(error, BatchTooLarge):
         return [FieldProblem(field="items", reason=str(error))]
     if isinstance(error, ImportRejected):
@@ -147,7 +184,10 @@ async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CreditRiskError)
     for kind, status, code in _STATUS:
         if isinstance(error, kind):
-            return error_response(status, code, str(error), _fields_of(error))
+            response = error_response(status, code, str(error), _fields_of(error))
+            if status == 401:
+                response.headers["WWW-Authenticate"] = "ApiKey"
+            return response
     return error_response(500, "internal_error", str(error))
 
 

@@ -17,16 +17,28 @@ from features.schemas import HEADCOUNT_BANDS, MAX_AMOUNT
 from features.siren import normalize_siren
 
 __all__ = [
+    "INGEST_MAX_ITEMS",
     "AccountsOut",
+    "Allocation",
     "BatchRequest",
     "BatchResponse",
     "CompanyData",
     "CompanyProfile",
     "CompanyResponse",
+    "CustomerIn",
     "CustomerResponse",
+    "DecisionList",
+    "DecisionOut",
     "HistoryOut",
+    "IngestResult",
+    "InvoiceBatch",
+    "InvoiceIn",
+    "InvoiceItem",
     "LegalEventOut",
     "ModelInfo",
+    "PaymentBatch",
+    "PaymentIn",
+    "PolicyOut",
     "ReadyOut",
     "ReasonOut",
     "ReloadOut",
@@ -159,8 +171,10 @@ class ScoreResponse(BaseModel):
     review_required: bool = Field(description="a person must review before any decision")
     review_reason: str | None = None
     model_version: str
-    # SEAM: recommended payment terms (service/terms/, arriving later) are filled in here.
-    terms: dict[str, Any] | None = None
+    policy_version: str | None = Field(None, description="version of the terms policy applied")
+    terms: dict[str, Any] | None = Field(
+        None, description="recommended payment terms; None when the service has no policy"
+    )
 
 
 class BatchResponse(BaseModel):
@@ -261,3 +275,103 @@ class ReadyOut(BaseModel):
     model_version: str | None
     store: str
     last_reload: ReloadOut | None
+
+
+# ---- ingestion (ERP) ---------------------------------------------------------------------------
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s].*$")]
+PositiveAmount = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+INGEST_MAX_ITEMS = 10_000
+
+
+class CustomerIn(_Input):
+    """A customer account as the ERP holds it; empty fields leave stored values as they are."""
+
+    siren: Siren | None = None
+    name: str | None = Field(None, max_length=200)
+    payer_name: str | None = Field(None, max_length=200)
+    payer_email: str | None = Field(None, max_length=200, examples=["compta@example.fr"])
+    payer_phone: str | None = Field(None, max_length=40)
+    preferred_channel: Literal["email", "sms", "phone", "letter"] | None = None
+    po_required: bool = False
+
+
+class InvoiceIn(_Input):
+    """An invoice; once stored it cannot change (send a credit note as a new invoice)."""
+
+    customer_id: Identifier
+    issue_date: Day
+    due_date: Day
+    amount: PositiveAmount = Field(description="amount including tax")
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    disputed: bool = False
+    po_number: str | None = Field(None, max_length=64)
+
+
+class InvoiceItem(InvoiceIn):
+    invoice_id: Identifier
+
+
+class InvoiceBatch(_Input):
+    items: list[InvoiceItem] = Field(min_length=1, max_length=INGEST_MAX_ITEMS)
+
+
+class Allocation(_Input):
+    """The part of a payment applied to one invoice."""
+
+    invoice_id: Identifier
+    amount: PositiveAmount
+
+
+class PaymentIn(_Input):
+    """A payment received (a bank transaction) and the invoices it settles."""
+
+    payment_id: Identifier
+    paid_date: Day
+    allocations: list[Allocation] = Field(min_length=1, max_length=1000)
+
+
+class PaymentBatch(_Input):
+    items: list[PaymentIn] = Field(min_length=1, max_length=INGEST_MAX_ITEMS)
+
+
+class IngestResult(BaseModel):
+    status: Literal["created", "updated", "unchanged"]
+    added: int = Field(description="rows added to the ledger")
+    updated: int = Field(description="rows whose stored values changed")
+    ids: list[str] = Field(description="the ids sent, in order")
+
+
+# ---- audit and policy --------------------------------------------------------------------------
+
+
+class DecisionOut(BaseModel):
+    entry: int = Field(description="order of recording; page with `before`")
+    decision_id: str
+    decided_at: datetime
+    caller: str = Field(description="name of the API key that asked")
+    channel: str
+    as_of: date
+    customer_id: str | None
+    siren: str | None
+    amount: float | None
+    grade: str
+    p_late: float
+    p_severe: float
+    model_version: str
+    policy_version: str | None
+    request: dict[str, Any]
+    response: dict[str, Any]
+
+
+class DecisionList(BaseModel):
+    count: int
+    items: list[DecisionOut]
+    next_before: int | None = Field(description="pass as `before` for the next (older) page")
+
+
+class PolicyOut(BaseModel):
+    version: str
+    source: str
+    description: str
+    policy: dict[str, Any] = Field(description="the policy file's content")

@@ -132,6 +132,7 @@ class Scorer:
                 company=companies.loc[company].to_dict() if company in companies.index else {},
                 customer=customers.loc[customer].to_dict() if customer in customers.index else {},
             )
+            response.policy_version = self.policy.version
 
     def _decision_day(self, request: ScoreSubject, prefix: str) -> date:
         """The request's as_of (today by default); neither it nor a creation date may lie

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from importlib import resources
@@ -56,6 +56,7 @@ class TermsPolicy:
     prepayment_from_p_severe: float | None = None
     description: str = ""
     source: str = "policy"  # the file it came from, for messages
+    document: Mapping[str, Any] = field(default_factory=dict)  # the file's content, as read
 
     def terms_for(self, grade: str, amount: float) -> GradeTerms:
         return self.grades[grade].terms_for(amount)
@@ -80,7 +81,7 @@ class TermsPolicy:
         parsed = parse_policy_file(data)
         if isinstance(parsed, list):
             raise InvalidPolicy(source, parsed)
-        policy = _build(parsed, source)
+        policy = _build(parsed, source, data)
         problems = policy_checks.rate_problems(policy.interest_rates)
         for grade in GRADES:
             problems += policy_checks.band_problems(grade, getattr(parsed.grades, grade).bands)
@@ -116,7 +117,7 @@ def _from_toml(text: str, source: str) -> TermsPolicy:
     return TermsPolicy.from_dict(data, source=source)
 
 
-def _build(parsed: PolicyFile, source: str) -> TermsPolicy:
+def _build(parsed: PolicyFile, source: str, document: Mapping[str, Any]) -> TermsPolicy:
     grades = {grade: _grade_policy(grade, getattr(parsed.grades, grade)) for grade in GRADES}
     rates = {
         key: HalfYearRates(
@@ -135,6 +136,7 @@ def _build(parsed: PolicyFile, source: str) -> TermsPolicy:
         prepayment_from_p_severe=severe.prepayment_from_p_severe if severe else None,
         description=parsed.description,
         source=source,
+        document=MappingProxyType(dict(document)),
     )
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
 from features.demo import generate_portfolio
@@ -21,6 +23,8 @@ from features.importers.landing import land
 from features.ledger import LedgerStore
 from features.point_in_time import Ledger
 from service.app import create_app
+from service.auth import API_KEY_HEADER
+from service.keys import ROLES
 from service.settings import ServiceSettings
 from training.pipeline import TrainingConfig, fit, prepare
 
@@ -69,10 +73,19 @@ def service_settings(data_dir: Path, model_dir: Path, **overrides: object) -> Se
     return ServiceSettings(data_dir=data_dir, model_dir=model_dir, **overrides)  # type: ignore[arg-type]
 
 
+@contextmanager
+def signed_in(app: FastAPI, roles: Sequence[str] = tuple(ROLES)) -> Iterator[TestClient]:
+    """A client of the started app carrying a new API key with these roles."""
+    with TestClient(app) as test_client:
+        _, token = app.state.service.keys.create("tests", roles)
+        test_client.headers[API_KEY_HEADER] = token
+        yield test_client
+
+
 @pytest.fixture(scope="session")
 def client(data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
     app = create_app(service_settings(data_dir, model_dir, max_batch=50), today=lambda: TODAY)
-    with TestClient(app) as test_client:
+    with signed_in(app) as test_client:
         yield test_client
 
 

@@ -139,12 +139,12 @@ def test_a_body_that_is_not_json_is_400_or_422(client: TestClient, body: bytes) 
 def test_oversized_body_is_413(data_dir: Any, model_dir: Any) -> None:
     from service.app import create_app
 
-    from .conftest import TODAY, service_settings
+    from .conftest import TODAY, service_settings, signed_in
 
     app = create_app(
         service_settings(data_dir, model_dir, max_body_bytes=2048), today=lambda: TODAY
     )
-    with TestClient(app) as small:
+    with signed_in(app) as small:
         padding = "x" * 4096
         response = small.post("/v1/score", json={"customer_id": "C00001", "po_number": padding})
         assert response.status_code == 413

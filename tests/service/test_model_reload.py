@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from features.scoring_model import ScoringModel
 from service.app import create_app
 
-from .conftest import TODAY, service_settings
+from .conftest import TODAY, service_settings, signed_in
 
 
 @pytest.fixture
 def own_client(data_dir: Path, own_model_dir: Path) -> Iterator[TestClient]:
     app = create_app(service_settings(data_dir, own_model_dir), today=lambda: TODAY)
-    with TestClient(app) as test_client:
+    with signed_in(app) as test_client:
         yield test_client
 
 
@@ -82,7 +82,7 @@ def test_without_a_loadable_model_the_service_is_live_but_not_ready(
 ) -> None:
     _truncate(own_model_dir / "severe.lgb.txt")
     app = create_app(service_settings(data_dir, own_model_dir), today=lambda: TODAY)
-    with TestClient(app) as client:
+    with signed_in(app) as client:
         assert client.get("/health/live").status_code == 200
         ready = client.get("/health/ready")
         assert ready.status_code == 503

@@ -12,7 +12,7 @@ from features.importers.landing import land
 from features.ledger import LedgerStore
 from service.app import create_app
 
-from .conftest import TODAY, service_settings
+from .conftest import TODAY, service_settings, signed_in
 
 
 @pytest.mark.postgres
@@ -30,7 +30,7 @@ def test_scores_and_look_ups_match_sqlite(
         store.close()
     settings = service_settings(tmp_path, model_dir, database_url=postgres_url)
     items = [{"customer_id": "C00001", "amount": 2_000}, {"customer_id": "C00005"}]
-    with TestClient(create_app(settings, today=lambda: TODAY)) as on_postgres:
+    with signed_in(create_app(settings, today=lambda: TODAY)) as on_postgres:
         assert on_postgres.get("/health/ready").status_code == 200
         for path in ("/v1/customers/C00001",):
             assert on_postgres.get(path).json() == client.get(path).json()

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
 from features.point_in_time import FEATURES
@@ -16,7 +15,7 @@ from service.settings import ServiceSettings
 from training.registry import CHAMPION, DEFAULT_MODEL_NAME, ModelRegistry
 from training.run import load_predictor
 
-from .conftest import TODAY
+from .conftest import TODAY, signed_in
 
 pytestmark = [
     # The same MLflow and pandas warnings as in tests/training/test_registry.py: not ours.
@@ -42,7 +41,7 @@ def test_the_champion_is_fetched_checked_and_served(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     version = _register(uri, tmp_path / "artifacts", model_dir)
     settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri)
-    with TestClient(create_app(settings, today=lambda: TODAY)) as client:
+    with signed_in(create_app(settings, today=lambda: TODAY)) as client:
         # No champion yet: alive, not ready, and it says why.
         ready = client.get("/health/ready")
         assert ready.status_code == 503

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.scoring import PROSPECT_BASIS
 
-from .conftest import TODAY, service_settings
+from .conftest import TODAY, service_settings, signed_in
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_past_decision_day(client: TestClient) -> None:
 
 def test_an_empty_ledger_still_scores_inline_prospects(tmp_path: Path, model_dir: Path) -> None:
     app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
-    with TestClient(app) as empty:
+    with signed_in(app) as empty:
         assert empty.get("/health/ready").status_code == 200
         company = {"name": "Première SARL", "legal_form": "5499", "creation_date": "2015-01-01"}
         response = empty.post("/v1/score", json={"company": company, "amount": 900})

@@ -1,0 +1,166 @@
+"""The decision log: every score the service gives, kept append-only for audit.
+
+Each decision is one row: who asked (the API key's name), through which channel, the inputs as
+received, the model and policy versions, the outputs as sent, and when. Rows are only ever
+inserted; the database refuses updates and deletes (triggers, see the migration), and the API
+offers reading only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+
+from service.tables import decision
+
+__all__ = ["AuditLog", "Decision", "DecisionFilter"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One logged decision."""
+
+    entry: int
+    decision_id: str
+    decided_at: datetime
+    caller: str
+    channel: str
+    as_of: date
+    customer_id: str | None
+    siren: str | None
+    amount: float | None
+    grade: str
+    p_late: float
+    p_severe: float
+    model_version: str
+    policy_version: str | None
+    request: dict[str, Any]
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DecisionFilter:
+    """Which decisions to list; every criterion is optional. `before` pages backwards by entry."""
+
+    customer_id: str | None = None
+    siren: str | None = None
+    grade: str | None = None
+    caller: str | None = None
+    channel: str | None = None
+    model_version: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: int | None = None
+    limit: int = 100
+
+
+class AuditLog:
+    """Append decisions; read them back one by one or filtered, newest first."""
+
+    def __init__(self, engine: Engine, clock: Any = None) -> None:
+        self.engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def record(
+        self,
+        requests: Sequence[BaseModel],
+        responses: Sequence[BaseModel],
+        *,
+        caller: str,
+        key_id: str | None,
+        channel: str,
+        policy_version: str | None,
+    ) -> None:
+        """Append one row per (request, response), in one transaction."""
+        now = self._clock()
+        rows = []
+        for request, response in zip(requests, responses, strict=True):
+            out = response.model_dump(mode="json")
+            subject = out["subject"]
+            rows.append(
+                {
+                    "decision_id": out["decision_id"],
+                    "decided_at": now,
+                    "caller": caller,
+                    "key_id": key_id,
+                    "channel": channel,
+                    "as_of": out["as_of"],
+                    "customer_id": subject["customer_id"],
+                    "siren": subject["siren"],
+                    "amount": getattr(request, "amount", None),
+                    "grade": out["grade"],
+                    "p_late": out["p_late"],
+                    "p_severe": out["p_severe"],
+                    "model_version": out["model_version"],
+                    "policy_version": policy_version,
+                    "request": request.model_dump_json(exclude_unset=True),
+                    "response": json.dumps(out, separators=(",", ":")),
+                }
+            )
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(decision.insert(), rows)
+
+    def get(self, decision_id: str) -> Decision | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(decision).where(decision.c.decision_id == decision_id)
+            ).one_or_none()
+        return None if row is None else _decision(row)
+
+    def find(self, criteria: DecisionFilter) -> list[Decision]:
+        """Decisions matching every given criterion, newest first, at most `limit`."""
+        query = sa.select(decision).order_by(decision.c.entry.desc()).limit(criteria.limit)
+        equal = {
+            "customer_id": criteria.customer_id,
+            "siren": criteria.siren,
+            "grade": criteria.grade,
+            "caller": criteria.caller,
+            "channel": criteria.channel,
+            "model_version": criteria.model_version,
+        }
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(decision.c[column] == value)
+        if criteria.since is not None:
+            query = query.where(decision.c.decided_at >= criteria.since)
+        if criteria.until is not None:
+            query = query.where(decision.c.decided_at < criteria.until)
+        if criteria.before is not None:
+            query = query.where(decision.c.entry < criteria.before)
+        with self.engine.connect() as connection:
+            return [_decision(row) for row in connection.execute(query)]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; the log writes UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _decision(row: sa.Row[Any]) -> Decision:
+    m = row._mapping
+    return Decision(
+        entry=int(m["entry"]),
+        decision_id=str(m["decision_id"]),
+        decided_at=_aware(m["decided_at"]),
+        caller=str(m["caller"]),
+        channel=str(m["channel"]),
+        as_of=date.fromisoformat(str(m["as_of"])),
+        customer_id=m["customer_id"],
+        siren=m["siren"],
+        amount=m["amount"],
+        grade=str(m["grade"]),
+        p_late=float(m["p_late"]),
+        p_severe=float(m["p_severe"]),
+        model_version=str(m["model_version"]),
+        policy_version=m["policy_version"],
+        request=json.loads(m["request"]),
+        response=json.loads(m["response"]),
+    )

@@ -1,0 +1,82 @@
+"""The service's own tables, beside the ledger in the same database.
+
+`api_key` holds hashed API keys and their roles; `decision` is the audit log of every score
+served, append-only (the database itself refuses updates and deletes, see the migration);
+`ingestion` remembers the answer given to each `Idempotency-Key` so that a retried POST gets the
+same answer without writing twice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["VERSION_TABLE", "api_key", "decision", "ingestion", "metadata"]
+
+# Alembic's version table for these tables (the ledger's migrations keep their own).
+VERSION_TABLE = "service_alembic_version"
+
+metadata = MetaData()
+
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("key_id", String(16), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("roles", String(100), nullable=False),  # comma-separated role names
+    Column("token_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    PrimaryKeyConstraint("key_id", name="pk_api_key"),
+    Index("ix_api_key_name", "name"),
+)
+
+decision = Table(
+    "decision",
+    metadata,
+    Column("entry", Integer, nullable=False, autoincrement=True),  # order of recording
+    Column("decision_id", String(36), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("caller", String(100), nullable=False),  # the API key's name
+    Column("key_id", String(16), nullable=True),
+    Column("channel", String(20), nullable=False),  # score, batch, web, portfolio
+    Column("as_of", String(10), nullable=False),
+    Column("customer_id", String, nullable=True),
+    Column("siren", String(9), nullable=True),
+    Column("amount", Float, nullable=True),
+    Column("grade", String(1), nullable=False),
+    Column("p_late", Float, nullable=False),
+    Column("p_severe", Float, nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("policy_version", String(100), nullable=True),
+    Column("request", Text, nullable=False),  # JSON: the inputs as received
+    Column("response", Text, nullable=False),  # JSON: the answer as sent
+    PrimaryKeyConstraint("entry", name="pk_decision"),
+    Index("ux_decision_decision_id", "decision_id", unique=True),
+    Index("ix_decision_decided_at", "decided_at"),
+    Index("ix_decision_customer_id", "customer_id", "decided_at"),
+    Index("ix_decision_siren", "siren", "decided_at"),
+)
+
+ingestion = Table(
+    "ingestion",
+    metadata,
+    Column("key_id", String(16), nullable=False),  # idempotency keys are per API key
+    Column("idempotency_key", String(200), nullable=False),
+    Column("endpoint", String(100), nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("key_id", "idempotency_key", name="pk_ingestion"),
+)
