@@ -38,6 +38,8 @@ __all__ = [
     "ModelNotReady",
     "ModelReloadRefused",
     "NotAuthenticated",
+    "RequestConflict",
+    "RequestRejected",
     "UnknownCompany",
     "UnknownCustomer",
     "UnknownDecision",
@@ -102,6 +104,21 @@ class NotAuthenticated(CreditRiskError):
 
 class Forbidden(CreditRiskError):
     """A valid API key whose roles do not grant what the endpoint needs (403)."""
+
+
+class RequestRejected(ImportRejected):
+    """A write request refused as a whole; its problems name request fields."""
+
+    def __str__(self) -> str:
+        listed = "; ".join(f"{p.field}: {p.reason}" for p in self.problems[: self.max_listed])
+        more = self.total - min(len(self.problems), self.max_listed)
+        return f"the request was refused, nothing was written: {listed}" + (
+            f" (and {more} more)" if more > 0 else ""
+        )
+
+
+class RequestConflict(RequestRejected, ConflictingRecord):
+    """A write request refused because an id is stored with other contents (409)."""
 
 
 class IdempotencyKeyReused(CreditRiskError):
@@ -169,6 +186,8 @@ def _fields_of(error: CreditRiskError) -> list[FieldProblem]:
     if isinstance(error, BatchTooLarge):
         return [FieldProblem(field="items", reason=str(error))]
     if isinstance(error, ImportRejected):
+        if isinstance(error, RequestRejected):
+            return [FieldProblem(field=p.field, reason=p.reason) for p in error.problems]
         return [FieldProblem(field=p.field, reason=str(p)) for p in error.problems]
     return []
 

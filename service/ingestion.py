@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from features.errors import ConflictingRecord, ImportRejected, RowProblem
 from features.ledger import LedgerStore, WriteReport
 from features.schemas import ROW, TABLES, parse_table, validate_table
-from service.errors import IdempotencyKeyReused
+from service.errors import IdempotencyKeyReused, RequestConflict, RequestRejected
 from service.schemas import IngestResult
 from service.tables import ingestion
 
@@ -202,7 +202,7 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def _located(rejected: ImportRejected, fields: Sequence[str]) -> ImportRejected:
+def _located(rejected: ImportRejected, fields: Sequence[str]) -> RequestRejected:
     """The same rejection with each problem named as a request field (`items[3].due_date`);
     a conflict names each field whose stored value differs."""
     problems = []
@@ -210,7 +210,7 @@ def _located(rejected: ImportRejected, fields: Sequence[str]) -> ImportRejected:
         prefix = fields[p.row] if p.row is not None and 0 <= p.row < len(fields) else ""
         for name in p.differing or (p.field,):
             problems.append(RowProblem("the request", None, prefix + name, p.reason, p.value))
-    kind = ConflictingRecord if isinstance(rejected, ConflictingRecord) else ImportRejected
+    kind = RequestConflict if isinstance(rejected, ConflictingRecord) else RequestRejected
     return kind("the request", problems, total=rejected.total)
 
 

@@ -1,0 +1,131 @@
+"""The decision log: every score is recorded as answered, readable by analysts, never changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from features.ledger import LedgerStore
+from service.app import create_app
+from service.audit import AuditLog, DecisionFilter
+from service.records import migrate_service_tables
+from service.schemas import ScoreRequest, ScoreResponse
+from service.tables import decision
+
+from .conftest import TODAY, service_settings, signed_in
+
+
+@pytest.fixture
+def own(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
+    (tmp_path / "credit_risk.db").write_bytes((data_dir / "credit_risk.db").read_bytes())
+    app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
+    with signed_in(app) as client:
+        yield client
+
+
+def test_a_score_is_logged_as_answered(own: TestClient) -> None:
+    sent = {"customer_id": "C00003", "amount": 4200.0, "terms_days": 45}
+    answer = own.post("/v1/score", json=sent).json()
+    logged = own.get(f"/v1/decisions/{answer['decision_id']}")
+    assert logged.status_code == 200
+    record = logged.json()
+    assert record["response"] == answer  # the outputs exactly as sent
+    assert record["request"] == sent  # the inputs as received
+    assert record["caller"] == "tests"
+    assert record["channel"] == "score"
+    assert record["customer_id"] == "C00003"
+    assert record["amount"] == 4200.0
+    assert (record["grade"], record["p_late"]) == (answer["grade"], answer["p_late"])
+    assert record["model_version"] == "test-v1"
+    assert record["policy_version"] == answer["policy_version"] == answer["terms"]["policy_version"]
+    assert record["as_of"] == TODAY.isoformat()
+
+
+def test_a_batch_logs_one_decision_per_item(own: TestClient) -> None:
+    items = [{"customer_id": f"C0000{i}"} for i in range(1, 6)]
+    results = own.post("/v1/score/batch", json={"items": items}).json()["results"]
+    listed = own.get("/v1/decisions", params={"channel": "batch"}).json()
+    assert listed["count"] == 5
+    assert {d["decision_id"] for d in listed["items"]} == {r["decision_id"] for r in results}
+    assert [d["customer_id"] for d in listed["items"]] == [f"C0000{i}" for i in range(5, 0, -1)]
+
+
+def test_filters_and_paging(own: TestClient) -> None:
+    for customer in ("C00001", "C00002", "C00001", "C00001"):
+        own.post("/v1/score", json={"customer_id": customer})
+    mine = own.get("/v1/decisions", params={"customer_id": "C00001"}).json()
+    assert mine["count"] == 3
+    assert {d["customer_id"] for d in mine["items"]} == {"C00001"}
+    grade = mine["items"][0]["grade"]
+    by_grade = own.get("/v1/decisions", params={"grade": grade}).json()["items"]
+    assert by_grade
+    assert all(d["grade"] == grade for d in by_grade)
+    assert own.get("/v1/decisions", params={"caller": "someone else"}).json()["count"] == 0
+
+    first = own.get("/v1/decisions", params={"limit": 3}).json()
+    assert first["count"] == 3
+    assert first["next_before"] == first["items"][-1]["entry"]
+    rest = own.get("/v1/decisions", params={"limit": 3, "before": first["next_before"]}).json()
+    assert rest["count"] == 1
+    assert rest["next_before"] is None
+    entries = [d["entry"] for d in first["items"] + rest["items"]]
+    assert entries == sorted(entries, reverse=True)
+    assert len(set(entries)) == 4
+
+    later = own.get("/v1/decisions", params={"since": "2999-01-01T00:00:00Z"}).json()
+    assert later["count"] == 0
+
+
+def test_unknown_decision_and_bad_filters(own: TestClient) -> None:
+    missing = own.get("/v1/decisions/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    bad = [({"grade": "F"}, "grade"), ({"limit": 0}, "limit"), ({"siren": "12"}, "siren"),
+           ({"since": "yesterday"}, "since")]  # fmt: skip
+    for params, field in bad:
+        response = own.get("/v1/decisions", params=params)
+        assert response.status_code == 422
+        assert response.json()["fields"][0]["field"] == field
+
+
+def test_the_api_cannot_change_the_log(own: TestClient) -> None:
+    answer = own.post("/v1/score", json={"customer_id": "C00001"}).json()
+    path = f"/v1/decisions/{answer['decision_id']}"
+    for method in ("put", "patch", "delete"):
+        assert own.request(method, path, json={"grade": "A"}).status_code == 405
+    assert own.get(path).json()["response"] == answer
+
+
+def _one_decision(log: AuditLog) -> None:
+    response = ScoreResponse.model_validate(
+        {
+            "decision_id": "6f1c1d64-8d0c-4a55-9a3e-2f5c36a6f3a1",
+            "as_of": "2026-01-05",
+            "subject": {"customer_id": "C1", "siren": None, "name": None, "prospect": False,
+                        "basis": "history"},
+            "p_late": 0.3, "p_severe": 0.1, "expected_days_late": 4.0,
+            "due_date": "2026-02-04", "expected_payment_date": "2026-02-08", "grade": "C",
+            "review_required": False, "model_version": "m1",
+        }
+    )  # fmt: skip
+    log.record([ScoreRequest(customer_id="C1")], [response], caller="t", key_id=None,
+               channel="score", policy_version="p1")  # fmt: skip
+
+
+def test_the_database_refuses_to_change_or_delete_decisions(store: LedgerStore) -> None:
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    _one_decision(log)
+    for statement in (decision.update().values(grade="A"), decision.delete()):
+        with (
+            pytest.raises(sa.exc.DBAPIError, match="append-only"),
+            store.engine.begin() as connection,
+        ):
+            connection.execute(statement)
+    [kept] = log.find(DecisionFilter())
+    assert (kept.grade, kept.p_late, kept.caller) == ("C", 0.3, "t")
+    migrate_service_tables(store.engine)  # idempotent: already at head
