@@ -7,9 +7,9 @@ COPY features features
 COPY training training
 COPY service service
 COPY cli cli
-RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir -e .
+RUN make install PYTHON=python
 ENV CREDIT_RISK_DATA_DIR=/data \
     OMP_NUM_THREADS=1
 VOLUME /data
 EXPOSE 8000
-CMD ["make", "run", "PYTHON=python"]
+CMD ["make", "run", "PYTHON=python", "HOST=0.0.0.0"]

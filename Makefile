@@ -7,6 +7,8 @@ DATA_DIR ?= data
 DEMO_COMPANIES ?= 3000
 DEMO_YEARS ?= 4
 DEMO_SEED ?= 7
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test lint format bench install clean demo model
 
@@ -29,7 +31,7 @@ model: demo
 
 run: model
 	$(BIN)/credit-risk keys demo
-	$(BIN)/credit-risk serve
+	$(BIN)/credit-risk serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
