@@ -27,7 +27,7 @@ from features.grades import GradeBands
 BUNDLE_FORMAT = 1
 TARGETS = ("late", "severe")
 _BOOSTERS = ("late", "severe", "days_late")
-_MANIFEST = "manifest.json"
+MANIFEST = "manifest.json"
 # Insolvency proceedings (safeguard, receivership, liquidation) opened within this many days
 # put a floor under the company's risk; conciliation (confidential, preventive) does not.
 ACTIVE_PROCEEDING_DAYS = 540
@@ -126,7 +126,7 @@ class ScoringModel:
             "format": BUNDLE_FORMAT,
             "files": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
         }
-        (directory / _MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         return directory
 
     def _description(self) -> dict[str, Any]:
@@ -191,12 +191,12 @@ def under_proceedings(features: pd.DataFrame) -> np.ndarray:
 
 
 def _verified_files(directory: Path) -> dict[str, bytes]:
-    manifest_path = directory / _MANIFEST
+    manifest_path = directory / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as error:
         raise InvalidModelBundle(
-            f"model bundle {directory} has no readable {_MANIFEST}: {error}"
+            f"model bundle {directory} has no readable {MANIFEST}: {error}"
         ) from None
     if manifest.get("format") != BUNDLE_FORMAT:
         raise InvalidModelBundle(
@@ -220,7 +220,7 @@ def _verified_files(directory: Path) -> dict[str, bytes]:
 
 def bundle_version(directory: Path) -> str:
     """A short content hash identifying a saved bundle."""
-    return hashlib.sha256((directory / _MANIFEST).read_bytes()).hexdigest()[:12]
+    return hashlib.sha256((directory / MANIFEST).read_bytes()).hexdigest()[:12]
 
 
 def top_contributions(

@@ -8,6 +8,7 @@ until `POST /v1/model/reload` (or a restart) brings a model that passes its chec
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
@@ -27,6 +28,7 @@ from service.records import migrate_service_tables
 from service.scoring import Scorer, probe_features
 from service.settings import ServiceSettings
 from service.terms import default_policy, load_policy
+from service.web import install_web
 
 __all__ = ["app_from_env", "create_app", "model_source"]
 
@@ -70,9 +72,11 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
             metrics.serving(host.model.version)
         except ModelReloadRefused as error:
             log.error("no model loaded at start: %s", error)
+        watch = _ModelWatch(host, metrics, settings.model_watch_seconds)
         try:
             yield
         finally:
+            watch.stop()
             store.close()
 
     app = FastAPI(
@@ -85,6 +89,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
     install_error_handlers(app)
     app.include_router(v1)
     app.include_router(operations)
+    install_web(app)  # the web pages for sales reps and analysts
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTiming, metrics=metrics)  # outermost: times 413s too
     return app
@@ -93,3 +98,33 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
 def app_from_env() -> FastAPI:
     """The app configured from CREDIT_RISK_* variables (uvicorn's factory)."""
     return create_app(ServiceSettings())
+
+
+class _ModelWatch:
+    """A daemon thread reloading the model when its source moves (each worker has its own, so
+    every worker follows the alias, whichever one received a reload request)."""
+
+    def __init__(self, host: ModelHost, metrics: ServiceMetrics, seconds: float) -> None:
+        self._host, self._metrics, self._seconds = host, metrics, seconds
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if seconds > 0:
+            self._thread = threading.Thread(target=self._run, name="model-watch", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._seconds):
+            try:
+                outcome = self._host.reload_if_moved()
+            except ModelReloadRefused as error:
+                log.error("the model source moved but the new model was refused: %s", error)
+                continue
+            if outcome is not None:
+                log.info("model source moved: now serving %s", outcome.version)
+                self._metrics.serving(self._host.model.version)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+

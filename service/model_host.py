@@ -10,6 +10,7 @@ the outcome of the last reload is kept for the readiness probe.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import threading
 import time
@@ -25,7 +26,7 @@ import pandas as pd
 from features.errors import CreditRiskError
 from features.grades import GRADES
 from features.point_in_time import FEATURES
-from features.scoring_model import ScoringModel
+from features.scoring_model import MANIFEST, ScoringModel
 from service.errors import ModelNotReady, ModelReloadRefused
 
 __all__ = [
@@ -41,12 +42,16 @@ Probe = Callable[[], pd.DataFrame]  # feature rows a candidate model must score 
 
 
 class ModelSource(Protocol):
-    """Where models come from: `fetch` puts a bundle directory under `workdir`, returns it."""
+    """Where models come from: `fetch` puts a bundle directory under `workdir`, returns it;
+    `pointer` cheaply says what the source points at now (it changes when a new model is put
+    there: the alias moved, the bundle was replaced), None when it cannot tell."""
 
     @property
     def description(self) -> str: ...
 
     def fetch(self, workdir: Path) -> Path: ...
+
+    def pointer(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,13 @@ class BundleDirectory:
 
     def fetch(self, workdir: Path) -> Path:
         return self.path
+
+    def pointer(self) -> str | None:
+        """The manifest's digest: it lists every file's SHA-256, so any new bundle changes it."""
+        try:
+            return hashlib.sha256((self.path / MANIFEST).read_bytes()).hexdigest()
+        except OSError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,17 @@ class RegistryAlias:
             return Path(local) / flavor["artifacts"]["bundle"]["path"]
         except (MlflowException, KeyError, OSError) as error:
             raise ModelReloadRefused(f"cannot fetch {self.description}: {error}") from None
+
+    def pointer(self) -> str | None:
+        """The registry version number holding the alias."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        client = mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        try:
+            return str(client.get_model_version_by_alias(self.name, self.alias).version)
+        except (MlflowException, OSError):
+            return None
 
 
 @dataclass(frozen=True)
@@ -146,6 +169,7 @@ class ModelHost:
         self._model: ScoringModel | None = None
         self._loaded_at: datetime | None = None
         self._last: ReloadOutcome | None = None
+        self._pointer: str | None = None  # what the source pointed at when last fetched
         # One reload at a time; readers never wait for it (they read one reference).
         self._lock = threading.Lock()
 
@@ -176,17 +200,28 @@ class ModelHost:
         recording the outcome) when the candidate fails, leaving the serving model in place."""
         with self._lock:
             started = time.perf_counter()
+            pointer = self.source.pointer()
             try:
                 candidate = self._candidate()
             # InvalidModelBundle (corrupted, truncated) is a CreditRiskError like the others.
             except (CreditRiskError, OSError) as error:
+                self._pointer = pointer  # refused: not retried until the source moves again
                 self._last = self._outcome(False, started, None, f"refused: {error}")
                 raise ModelReloadRefused(
                     f"the new model was refused, {self._serving()}: {error}"
                 ) from None
             self._model, self._loaded_at = candidate, self._clock()  # the swap
+            self._pointer = pointer
             self._last = self._outcome(True, started, candidate.version, "loaded and checked")
             return self._last
+
+    def reload_if_moved(self) -> ReloadOutcome | None:
+        """Reload when the source points at something new since the last fetch (the alias
+        moved, the bundle was replaced); None when nothing moved. Raises like `reload`."""
+        pointer = self.source.pointer()
+        if pointer is None or pointer == self._pointer:
+            return None
+        return self.reload()
 
     def _candidate(self) -> ScoringModel:
         with tempfile.TemporaryDirectory(prefix="credit-risk-model-") as workdir:

@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
     model_name: str = "credit-risk"
     model_alias: str = "champion"
     model_dir: Path | None = None
+    # Each worker checks this often whether the alias moved (or the bundle changed) and then
+    # reloads; 0 turns the watch off (reload through POST /v1/model/reload only).
+    model_watch_seconds: float = Field(30.0, ge=0)
     policy_path: Path | None = None  # the analyst's terms policy (TOML); default: the shipped one
     max_batch: int = Field(10_000, ge=1)
     # A full batch of inline prospects is about 3 MB of JSON; anything far larger is a mistake.

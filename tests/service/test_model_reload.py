@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,51 @@ def test_without_a_loadable_model_the_service_is_live_but_not_ready(
         assert response.status_code == 503
         assert response.json()["error"] == "model_not_ready"
         assert client.get("/v1/model").status_code == 503
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def watching_client(data_dir: Path, own_model_dir: Path) -> Iterator[TestClient]:
+    settings = service_settings(data_dir, own_model_dir, model_watch_seconds=0.1)
+    with signed_in(create_app(settings, today=lambda: TODAY)) as test_client:
+        yield test_client
+
+
+def test_a_replaced_bundle_is_picked_up_without_a_request(
+    watching_client: TestClient, own_model_dir: Path
+) -> None:
+    assert _score_version(watching_client) == "test-v1"
+    model = ScoringModel.load(own_model_dir)
+    dataclasses.replace(model, metadata={**model.metadata, "version": "test-v3"}).save(
+        own_model_dir
+    )
+    assert _wait_for(lambda: _score_version(watching_client) == "test-v3")
+    assert watching_client.get("/v1/model").json()["last_reload"]["ok"] is True
+
+
+def test_a_broken_replacement_is_refused_once_and_not_retried(
+    watching_client: TestClient, own_model_dir: Path
+) -> None:
+    model = ScoringModel.load(own_model_dir)
+    dataclasses.replace(model, metadata={**model.metadata, "version": "test-v4"}).save(
+        own_model_dir
+    )
+    _truncate(own_model_dir / "late.lgb.txt")
+
+    def refused() -> bool:
+        last = watching_client.get("/health/ready").json()["last_reload"]
+        return last is not None and last["ok"] is False
+
+    assert _wait_for(refused)
+    first = watching_client.get("/health/ready").json()["last_reload"]
+    time.sleep(0.5)  # several more watch periods
+    assert watching_client.get("/health/ready").json()["last_reload"] == first
+    assert _score_version(watching_client) == "test-v1"
