@@ -1,0 +1,184 @@
+"""The web pages through FastAPI's TestClient: sign-in, each page with and without a key, the
+prospect check's messages, and how long each page takes (printed, not asserted: see bench/)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+
+from features.siren import luhn_check_digit, luhn_is_valid
+from service.web.portfolio_scoring import read_run
+from service.web.session import KEY_COOKIE
+
+from .conftest import Keys, record_previous_scoring, web_app
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+PAGES = ("/check", "/portfolio", "/customers/C00001", "/model")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, web_data_dir: Path, model_dir: Path) -> FastAPI:
+    # A database of this module's own: the browser tests' server uses the session one.
+    folder = tmp_path_factory.mktemp("web-pages")
+    (folder / "credit_risk.db").write_bytes((web_data_dir / "credit_risk.db").read_bytes())
+    return web_app(folder, model_dir)
+
+
+@pytest.fixture(scope="module")
+def client(app: FastAPI, keys: Keys) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as test_client:
+        record_previous_scoring(app)
+        yield test_client
+
+
+def signed_in(client: TestClient, token: str) -> TestClient:
+    client.cookies.clear()
+    client.cookies.set(KEY_COOKIE, token)
+    return client
+
+
+def test_pages_without_a_key_send_to_sign_in(client: TestClient) -> None:
+    client.cookies.clear()
+    assert client.get("/").headers["location"] == "/sign-in"
+    for path in PAGES:
+        answer = client.get(path)
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/sign-in?next=")
+    page = client.get("/sign-in")
+    assert page.status_code == 200
+    assert "Se connecter" in page.text
+
+
+def test_sign_in_sets_a_strict_http_only_cookie(client: TestClient, keys: Keys) -> None:
+    client.cookies.clear()
+    answer = client.post("/sign-in", data={"api_key": keys.sales, "next": "/portfolio"})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/portfolio"
+    cookie = answer.headers["set-cookie"]
+    assert f"{KEY_COOKIE}=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [("", "Saisissez une clé"), ("crk_nope_nope", "Clé inconnue ou révoquée")],
+)
+def test_a_wrong_or_missing_key_shows_the_sign_in_page_with_a_message(
+    client: TestClient, token: str, message: str
+) -> None:
+    client.cookies.clear()
+    answer = client.post("/sign-in", data={"api_key": token})
+    assert answer.status_code == 401
+    assert message in answer.text
+    assert "Traceback" not in answer.text
+
+
+def test_an_off_site_next_is_ignored(client: TestClient, keys: Keys) -> None:
+    client.cookies.clear()
+    answer = client.post("/sign-in", data={"api_key": keys.sales, "next": "//evil.example"})
+    assert answer.headers["location"] == "/check"
+
+
+def test_every_page_answers_with_a_key_and_says_how_long_it_took(
+    client: TestClient, app: FastAPI, keys: Keys
+) -> None:
+    signed_in(client, keys.everything)
+    client.get("/check")  # starts today's portfolio scoring
+    app.state.web.scoring.wait(60)
+    assert app.state.web.scoring.status == "done", app.state.web.scoring.message
+    for path in (*PAGES, "/check?q=a", "/check/score?customer_id=C00002&amount=5000"):
+        client.get(path)  # warm
+        started = time.perf_counter()
+        answer = client.get(path)
+        elapsed = time.perf_counter() - started
+        print(f"{path}: {elapsed * 1000:.0f} ms")
+        assert answer.status_code == 200, (path, answer.text[:500])
+
+
+def test_sales_may_not_open_the_model_card(client: TestClient, keys: Keys) -> None:
+    answer = signed_in(client, keys.sales).get("/model")
+    assert answer.status_code == 403
+    assert "analyst" in answer.text
+
+
+def test_an_analyst_cannot_score_but_can_search(client: TestClient, keys: Keys) -> None:
+    signed_in(client, keys.analyst)
+    assert client.get("/check?q=a").status_code == 200
+    assert client.get("/check/score?customer_id=C00001").status_code == 403
+
+
+def test_the_page_speaks_english_when_asked_and_remembers(client: TestClient, keys: Keys) -> None:
+    signed_in(client, keys.sales)
+    answer = client.get("/check?lang=en")
+    assert "Check a customer or a prospect" in answer.text
+    assert "lang=en" in answer.headers["set-cookie"]
+    client.cookies.set("lang", "en")
+    assert "Check a customer or a prospect" in client.get("/check").text
+
+
+def test_an_invalid_siren_explains_the_checksum(client: TestClient, keys: Keys) -> None:
+    invalid = next(f"55210055{d}" for d in "0123456789" if not luhn_is_valid(f"55210055{d}"))
+    answer = signed_in(client, keys.sales).get(f"/check?q={invalid}")
+    assert "la clé de contrôle (Luhn) est fausse" in answer.text
+    assert "multiple de 10" in answer.text
+
+
+def test_an_unknown_valid_siren_offers_to_score_from_company_data(
+    client: TestClient, keys: Keys, portfolio: dict[str, pd.DataFrame]
+) -> None:
+    known = set(portfolio["company"]["siren"])
+    siren = next(
+        s for n in range(10_000_000, 10_001_000)
+        if (s := f"{n:08d}" + luhn_check_digit(f"{n:08d}")) not in known
+    )  # fmt: skip
+    signed_in(client, keys.sales)
+    answer = client.get(f"/check?q={siren}")
+    assert "valide mais inconnu" in answer.text
+    scored = client.get(
+        "/check/score",
+        params={"siren": siren, "company_name": "Boulangerie Neuve", "company_naf_code": "10.71C",
+                "company_creation_date": "2024-03-01", "amount": "2000"},
+    )  # fmt: skip
+    assert scored.status_code == 200
+    assert 'id="score-card"' in scored.text
+    assert "Prospect" in scored.text
+
+
+def test_every_score_shown_is_in_the_decision_log(
+    client: TestClient, app: FastAPI, keys: Keys
+) -> None:
+    audit = app.state.service.audit
+    from service.audit import DecisionFilter
+
+    before = len(audit.find(DecisionFilter(channel="web", limit=1000)))
+    signed_in(client, keys.sales).get("/check/card?customer_id=C00003&amount=1234")
+    logged = audit.find(DecisionFilter(channel="web", limit=1000))
+    assert len(logged) == before + 1
+    assert logged[0].caller == "rep"
+    assert logged[0].amount == 1234
+
+
+def test_the_portfolio_reads_the_latest_and_previous_scorings(
+    client: TestClient, app: FastAPI, keys: Keys
+) -> None:
+    signed_in(client, keys.analyst)
+    app.state.web.scoring.wait(60)
+    engine = app.state.service.store.engine
+    latest = read_run(engine)
+    assert latest is not None
+    previous = read_run(engine, before=latest.decided_at, full=False)
+    assert previous is not None
+    assert set(previous.decisions.index) <= set(latest.decisions.index)
+    answer = client.get("/portfolio")
+    assert 'id="by-grade"' in answer.text
+    assert 'id="aged-balance"' in answer.text
