@@ -328,6 +328,20 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "prudence",
         "order variable: the portfolio scoring has no order, read with care",
     ),
+    "more_alerts": ("… et {n} de plus", "… and {n} more"),
+    "kind_conciliation": ("conciliation", "conciliation"),
+    "kind_sauvegarde": ("sauvegarde", "safeguard"),
+    "kind_redressement": ("redressement judiciaire", "receivership"),
+    "kind_liquidation": ("liquidation judiciaire", "liquidation"),
+    "kind_plan": ("plan de continuation", "continuation plan"),
+    "kind_cloture": ("clôture de la procédure", "proceedings closed"),
+    "adjusted": ("{field} ajusté selon {rule}", "{field} adjusted by {rule}: {message}"),
+    "rule_policy": ("la politique de conditions", "the terms policy"),
+    "rule_credit_limit": ("l'encours maximum", "the credit limit"),
+    "rule_dunning": (
+        "la date de facture (relances trop tôt retirées)",
+        "the invoice date (reminders too early dropped)",
+    ),
     # errors
     "not_found": ("Page introuvable.", "Page not found."),
 }
@@ -358,6 +372,26 @@ class Translator:
 
     def money(self, value: float | None, decimals: int = 0) -> str:
         return "–" if value is None else _money(float(value), self.language, decimals)
+
+    def thousands(self, value: float) -> str:
+        """An amount in thousands of euros, for chart labels."""
+        text = self.number(value / 1000)
+        return f"{text}{NBSP}k€" if self.language == "fr" else f"€{text}k"
+
+    def kind(self, kind: str) -> str:
+        """An insolvency step's name (the ledger's code when it is not a known one)."""
+        key = f"kind_{kind}"
+        return self(key) if key in TEXTS else kind
+
+    def adjustment(self, field: str, rule: str, message: str) -> str:
+        """A change the terms policy made, in the page's language (the detail in English)."""
+        labels = {"deposit_percent": "deposit", "prepayment_required": "prepayment",
+                  "deadline": "deadline", "settle_before_new_order": "settle_before",
+                  "dunning_plan": "dunning_plan", "credit_limit": "credit_limit"}  # fmt: skip
+        label = self(labels[field]) if field in labels else field
+        rule_key = f"rule_{rule}"
+        by = self(rule_key) if rule_key in TEXTS else f"art. {rule}"
+        return self("adjusted", field=label, rule=by, message=message)
 
     def percent(self, value: float | None, decimals: int = 1) -> str:
         if value is None:

@@ -13,10 +13,19 @@ from features.ledger_tables import ledger_tables
 from service.web.exposure import BUCKETS, Exposure
 from service.web.portfolio_scoring import GRADE_ORDER, PortfolioRun
 
-__all__ = ["RECENT_EVENT_DAYS", "Alert", "GradeRow", "PortfolioView", "portfolio_view"]
+__all__ = [
+    "MAX_ALERTS",
+    "RECENT_EVENT_DAYS",
+    "SHOWN_ALERTS",
+    "Alert",
+    "GradeRow",
+    "PortfolioView",
+    "portfolio_view",
+]
 
 RECENT_EVENT_DAYS = 90
-MAX_ALERTS = 50
+SHOWN_ALERTS = 10  # then under a disclosure, up to MAX_ALERTS
+MAX_ALERTS = 100
 TOP_EXPOSURES = 10
 
 
@@ -92,7 +101,7 @@ def _worsened(book: pd.DataFrame, previous: PortfolioRun | None) -> list[Alert]:
             str(before[cid]),
             open_amount=float(row["open_amount"]),
         )
-        for cid, row in worse.head(MAX_ALERTS).iterrows()
+        for cid, row in worse.iterrows()
     ]
 
 
@@ -116,7 +125,7 @@ def _events(store: LedgerStore, book: pd.DataFrame, today: date) -> list[Alert]:
             alerts.append(Alert("event", cid, _name(line, cid), str(line["grade"]),
                                 event_kind=str(row.kind), event_date=row.event_date,
                                 open_amount=float(line["open_amount"])))  # fmt: skip
-    return alerts[:MAX_ALERTS]
+    return alerts
 
 
 def _over_limit(book: pd.DataFrame) -> list[Alert]:
@@ -134,7 +143,7 @@ def _over_limit(book: pd.DataFrame) -> list[Alert]:
             open_amount=float(row["open_amount"]),
             credit_limit=float(row["credit_limit"]),
         )
-        for cid, row in over.head(MAX_ALERTS).iterrows()
+        for cid, row in over.iterrows()
     ]
 
 

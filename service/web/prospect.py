@@ -17,6 +17,7 @@ from service.api import ServiceState
 from service.errors import ModelNotReady
 from service.keys import ApiKey
 from service.schemas import CompanyData, ScoreRequest, ScoreResponse
+from service.terms.recommend import GDPR_REVIEW_REASON
 from service.web.dunning import DueMarker, PlanStep, timeline
 from service.web.i18n import Translator
 
@@ -24,7 +25,6 @@ __all__ = ["CardInput", "ScoreCard", "card_input", "score_card", "siren_message"
 
 COMPANY_FIELDS = ("name", "naf_code", "creation_date", "legal_form", "share_capital",
                   "headcount_band", "is_sole_trader")  # fmt: skip
-DEFAULT_AMOUNT = 10_000.0
 DEFAULT_TERMS_DAYS = 30
 
 
@@ -68,7 +68,7 @@ def card_input(params: Mapping[str, str]) -> CardInput:
         customer_id=params.get("customer_id") or None,
         siren=params.get("siren") or None,
         company={k: params[f"company_{k}"] for k in COMPANY_FIELDS if params.get(f"company_{k}")},
-        amount=DEFAULT_AMOUNT if amount is None else amount,
+        amount=amount,  # none: scored without a proposed order
         terms_days=DEFAULT_TERMS_DAYS if days is None else int(days),
     )
 
@@ -94,6 +94,12 @@ class ScoreCard:
     input: CardInput
     response: ScoreResponse
     timeline: list[PlanStep | DueMarker]
+
+    @property
+    def policy_checks(self) -> list[str]:
+        """What the policy asks a person to check, but the GDPR review (the card's notice)."""
+        terms = self.response.terms or {}
+        return [r for r in terms.get("review_reasons", []) if r != GDPR_REVIEW_REASON]
 
 
 def score_card(state: ServiceState, key: ApiKey, card: CardInput) -> ScoreCard:

@@ -34,7 +34,12 @@ from service.web.model_card import (
     score_drift,
 )
 from service.web.portfolio_scoring import read_run
-from service.web.portfolio_view import RECENT_EVENT_DAYS, portfolio_view
+from service.web.portfolio_view import (
+    MAX_ALERTS,
+    RECENT_EVENT_DAYS,
+    SHOWN_ALERTS,
+    portfolio_view,
+)
 from service.web.prospect import InputProblem, card_input, score_card, siren_message
 from service.web.search import find_companies, looks_like_siren
 from service.web.session import (
@@ -117,7 +122,8 @@ async def sign_in(request: Request, page: PageDep) -> Response:
     key = request.app.state.service.keys.authenticate(token) if token else None
     if key is None:
         error = page.t("key_missing") if not token else page.t("key_refused")
-        return _render(page, "sign_in.html", 401, next=target, error=error, message=None)
+        # 200, not 401: the browser would log a failed load for the page it shows.
+        return _render(page, "sign_in.html", next=target, error=error, message=None)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         KEY_COOKIE, token, httponly=True, samesite="strict", path="/",
@@ -198,7 +204,8 @@ def portfolio(page: PageDep, web_state: WebDep) -> HTMLResponse:
         exposure = web_state.exposure.get(state.today())
         view = portfolio_view(state.store, latest, previous, exposure, state.today())
     return _render(page, "portfolio.html", view=view, scoring=web_state.scoring,
-                   today=state.today(), event_days=RECENT_EVENT_DAYS)  # fmt: skip
+                   today=state.today(), event_days=RECENT_EVENT_DAYS,
+                   shown=SHOWN_ALERTS, most=MAX_ALERTS)  # fmt: skip
 
 
 @web.get("/portfolio/status")
