@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import mlflow
 import pandas as pd
@@ -67,9 +68,18 @@ def load_ledger(store: LedgerStore) -> tuple[Ledger, pd.DataFrame | None]:
     return Ledger.from_tables(tables), oracle
 
 
+def _is_tracking_server(uri: str) -> bool:
+    """Whether the tracking URI names a tracking server (not a database or a folder)."""
+    return urlsplit(uri).scheme in ("http", "https")
+
+
 @contextmanager
 def tracking(uri: str, artifact_root: Path | None = None) -> Iterator[ModelRegistry]:
-    """Point MLflow at a tracking store (and its registry) for the duration."""
+    """Point MLflow at a tracking store (and its registry) for the duration.
+
+    `artifact_root` is where a new experiment of a database or folder store keeps its
+    artifacts; a tracking server chooses (and usually serves) that place itself.
+    """
     # MLflow keeps the tracking URI in process-wide state (the registry follows it when unset);
     # it is put back as it was, unset included, so that no later caller writes into this store.
     previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
@@ -77,7 +87,11 @@ def tracking(uri: str, artifact_root: Path | None = None) -> Iterator[ModelRegis
     try:
         client = MlflowClient(uri)
         if client.get_experiment_by_name(EXPERIMENT) is None:
-            location = artifact_root.resolve().as_uri() if artifact_root else None
+            location = None
+            # Given to a server, a local path would have runs upload to this machine's disk,
+            # out of reach of the service and of anyone else using the server.
+            if artifact_root is not None and not _is_tracking_server(uri):
+                location = artifact_root.resolve().as_uri()
             client.create_experiment(EXPERIMENT, artifact_location=location)
         mlflow.set_experiment(EXPERIMENT)
         yield ModelRegistry(uri)
