@@ -66,11 +66,17 @@ class ModelArtifacts:
 
 
 def headline_metrics(metrics: Mapping[str, float]) -> list[tuple[str, float]]:
-    """The known customers' headline metrics (the prospects' ones are prefixed)."""
+    """The model's own headline metrics on the holdout: known customers (`late_roc_auc`),
+    then the same invoices scored as prospects (`prospects.late_roc_auc`). Baselines and the
+    oracle (`all.oracle.…`) stay in MLflow."""
+
+    def shown(name: str) -> bool:
+        own = name.removeprefix("prospects.")
+        return "." not in own and bool(_HEADLINE.search(own)) and not own.startswith("seconds_")
+
     return sorted(
-        (name, value)
-        for name, value in metrics.items()
-        if _HEADLINE.search(name) and not name.startswith(("prospects.", "seconds_"))
+        ((name, value) for name, value in metrics.items() if shown(name)),
+        key=lambda item: (item[0].startswith("prospects."), item[0]),
     )
 
 

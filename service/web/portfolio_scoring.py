@@ -27,7 +27,7 @@ from service.portfolio import ledger_for, read_by
 from service.schemas import ScoreRequest
 from service.tables import decision
 
-__all__ = ["PORTFOLIO", "PortfolioRun", "PortfolioScoring", "read_run"]
+__all__ = ["PORTFOLIO", "PortfolioRun", "PortfolioScoring", "latest_run_time", "read_run"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,13 @@ def _run_columns() -> tuple[Any, ...]:
     return (decision.c.customer_id, decision.c.siren, decision.c.grade, decision.c.p_late,
             decision.c.p_severe, decision.c.as_of, decision.c.model_version,
             decision.c.decided_at)  # fmt: skip
+
+
+def latest_run_time(engine: sa.Engine) -> object:
+    """When the latest portfolio scoring was recorded (as stored), or None."""
+    query = sa.select(sa.func.max(decision.c.decided_at)).where(decision.c.channel == PORTFOLIO)
+    with engine.connect() as connection:
+        return connection.execute(query).scalar_one_or_none()
 
 
 def read_run(

@@ -197,10 +197,9 @@ def check_card(page: PageDep) -> HTMLResponse:
 def portfolio(page: PageDep, web_state: WebDep) -> HTMLResponse:
     page.require(Permission.READ)
     state = _state(page.request)
-    latest = read_run(state.store.engine)
+    latest, previous = web_state.runs()
     view = None
     if latest is not None:  # while today's scoring runs, the last one is shown
-        previous = read_run(state.store.engine, before=latest.decided_at, full=False)
         exposure = web_state.exposure.get(state.today())
         view = portfolio_view(state.store, latest, previous, exposure, state.today())
     return _render(page, "portfolio.html", view=view, scoring=web_state.scoring,

@@ -12,7 +12,13 @@ from fastapi import Request
 from service.api import ServiceState
 from service.web.exposure import ExposureCache
 from service.web.model_card import ModelArtifactsCache
-from service.web.portfolio_scoring import PortfolioScoring, portfolio_features, read_run
+from service.web.portfolio_scoring import (
+    PortfolioRun,
+    PortfolioScoring,
+    latest_run_time,
+    portfolio_features,
+    read_run,
+)
 
 __all__ = ["WebState", "web_state"]
 
@@ -28,6 +34,7 @@ class WebState:
     # The features of the latest portfolio scoring's customers (drift), by its time.
     _features: tuple[datetime, pd.DataFrame] | None = None
     _features_lock: threading.Lock = field(default_factory=threading.Lock)
+    _runs: tuple[object, PortfolioRun | None, PortfolioRun | None] | None = None
 
     @classmethod
     def of(cls, service: ServiceState) -> WebState:
@@ -53,6 +60,21 @@ class WebState:
         with self._features_lock:
             if self._features is None or self._features[0] != run.decided_at:
                 self._features = (run.decided_at, portfolio_features(self.service, run))
+
+    def runs(self) -> tuple[PortfolioRun | None, PortfolioRun | None]:
+        """The latest portfolio scoring and the one before it, read again only when a newer
+        scoring exists (reading one means parsing thousands of stored answers)."""
+        engine = self.service.store.engine
+        latest_at = latest_run_time(engine)
+        cached = self._runs
+        if cached is not None and cached[0] == latest_at:
+            return cached[1], cached[2]
+        latest = read_run(engine)
+        previous = (
+            read_run(engine, before=latest.decided_at, full=False) if latest is not None else None
+        )
+        self._runs = (latest_at, latest, previous)
+        return latest, previous
 
     def recent_features(self) -> tuple[datetime, pd.DataFrame] | None:
         return self._features
