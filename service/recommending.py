@@ -7,6 +7,7 @@ same day.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from datetime import date
@@ -22,7 +23,15 @@ from service.terms import (
     recommend_terms,
 )
 
-__all__ = ["terms_for"]
+__all__ = ["COMPANY_FIELDS", "CUSTOMER_FIELDS", "TERMS_FEATURES", "terms_for"]
+
+# What `terms_for` reads of the features, the company's registry row and the customer account:
+# a batch hands over only these, row by row.
+TERMS_FEATURES = ("overdue_count", "open_amount", "overdue_amount", "oldest_overdue_days",
+                  "prior_invoices", "relationship_days", "prior_amount_mean", "settled_count",
+                  "known_late_share")  # fmt: skip
+COMPANY_FIELDS = ("naf_code", "is_sole_trader")
+CUSTOMER_FIELDS = ("preferred_channel", "payer_name", "payer_email", "payer_phone")
 
 # A customer counts as a good payer (thanked after payment) with a record of this many settled
 # invoices, almost none late.
@@ -83,6 +92,12 @@ def _payer(customer: Mapping[str, Any]) -> PayerContact | None:
                                                           "payer_phone"))  # fmt: skip
     if not (name or email or phone):
         return None
+    return _payer_contact(name, email, phone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _payer_contact(name: str | None, email: str | None, phone: str | None) -> PayerContact:
+    """Validated once per contact: a batch names the same customers many times (frozen)."""
     return PayerContact(name=name, email=email, phone=phone)
 
 

@@ -25,10 +25,11 @@ from features.schemas import TABLES
 from features.scoring_model import ScoringModel
 from service.errors import InvalidField, UnknownCompany, UnknownCustomer
 from service.model_host import ModelHost
-from service.portfolio import customers_of, ledger_for
-from service.recommending import terms_for
+from service.portfolio import WholeLedger, customers_of, ledger_for
+from service.recommending import COMPANY_FIELDS, CUSTOMER_FIELDS, TERMS_FEATURES, terms_for
 from service.schemas import CompanyData, ReasonOut, ScoreResponse, ScoreSubject, SubjectOut
 from service.terms import TermsPolicy
+from service.terms.request import Grade
 
 __all__ = ["PROSPECT_BASIS", "SOLE_TRADER_REVIEW", "Scorer", "probe_features"]
 
@@ -67,6 +68,7 @@ class Scorer:
         policy: TermsPolicy | None = None,
     ) -> None:
         self.store = store
+        self.whole_ledger = WholeLedger(store)  # for batches naming much of the book
         self.host = host
         self.today = today
         self.policy = policy
@@ -112,25 +114,22 @@ class Scorer:
     ) -> None:
         """The terms policy's recommendation for each scored order."""
         assert self.policy is not None
-        companies = ledger.companies.drop_duplicates("siren").set_index("siren")
-        customers = ledger.customers.drop_duplicates("customer_id").set_index("customer_id")
-        rows = features.to_dict(orient="records")
-        for i, (request, subject, response) in enumerate(
-            zip(requests, subjects, responses, strict=True)
-        ):
-            company = subject.company_key
-            customer = subject.customer_id
+        companies = _first_rows(ledger.companies, "siren", COMPANY_FIELDS)
+        customers = _first_rows(ledger.customers, "customer_id", CUSTOMER_FIELDS)
+        columns = [features[name].tolist() for name in TERMS_FEATURES]
+        rows = zip(requests, subjects, as_of, zip(*columns, strict=True), responses, strict=True)
+        for request, subject, day, values, response in rows:
             response.terms = terms_for(
                 self.policy,
-                features=rows[i],
+                features=dict(zip(TERMS_FEATURES, values, strict=True)),
                 grade=response.grade,
                 p_late=response.p_late,
                 p_severe=response.p_severe,
                 amount=request.amount or 0.0,
                 terms_days=request.terms_days,
-                as_of=as_of[i],
-                company=companies.loc[company].to_dict() if company in companies.index else {},
-                customer=customers.loc[customer].to_dict() if customer in customers.index else {},
+                as_of=day,
+                company=companies.get(subject.company_key, {}),
+                customer=customers.get(subject.customer_id, {}),
             )
             response.policy_version = self.policy.version
 
@@ -154,7 +153,9 @@ class Scorer:
         ids = [r.customer_id for r in requests if r.customer_id is not None]
         sirens = [s for r in requests if (s := _siren_of(r)) is not None]
         customers = customers_of(self.store, ids, sirens)
-        ledger = ledger_for(self.store, customers, sirens)
+        ledger = self.whole_ledger.ledger_for(customers, sirens) or ledger_for(
+            self.store, customers, sirens
+        )
         directory = _Directory.of(customers, ledger.companies)
         subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
         with_inline, keyed = _with_inline_companies(ledger, subjects)
@@ -220,6 +221,18 @@ class _Directory:
 
 def _text(value: object) -> str | None:
     return None if value is None or pd.isna(value) else str(value)
+
+
+def _first_rows(
+    frame: pd.DataFrame, key: str, fields: Sequence[str]
+) -> dict[str | None, dict[str, object]]:
+    """The first row of each key as {field: value}, the values `frame.loc[key]` would give."""
+    rows: dict[str | None, dict[str, object]] = {}
+    columns = [frame[name].tolist() for name in fields]
+    for value, *values in zip(frame[key].tolist(), *columns, strict=True):
+        if value not in rows:
+            rows[value] = dict(zip(fields, values, strict=True))
+    return rows
 
 
 def _subject(request: ScoreSubject, prefix: str, directory: _Directory) -> _Subject:
@@ -321,7 +334,7 @@ class _Outcome:
     p_late: float
     p_severe: float
     expected_days_late: float
-    grade: str
+    grade: Grade
     prospect: bool  # no payment history
     sole_trader: bool
 
@@ -351,10 +364,11 @@ def _response(
     due = as_of + timedelta(days=terms_days)
     # An expected payment before the decision day means "soon", not the past.
     expected = max(due + timedelta(days=round(outcome.expected_days_late)), as_of)
-    return ScoreResponse(
+    # Built from the model's own outputs, already of the right types: no validation needed.
+    return ScoreResponse.model_construct(
         decision_id=uuid.uuid4(),
         as_of=as_of,
-        subject=SubjectOut(
+        subject=SubjectOut.model_construct(
             customer_id=subject.customer_id,
             siren=subject.siren,
             name=subject.name,
@@ -375,7 +389,7 @@ def _response(
 
 
 def _reason_out(reason: Reason) -> ReasonOut:
-    return ReasonOut(
+    return ReasonOut.model_construct(
         feature=reason.feature,
         direction=reason.direction,
         text_fr=reason.text_fr,

@@ -9,6 +9,7 @@ harden when the customer's exposure or P(severe) call for it, never softer than 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -58,7 +59,7 @@ def recommend_terms(request: TermsRequest, policy: TermsPolicy, *, today: date) 
     deadline = _deadline(request, terms, prepayment, invoice_date, adjustments)
     settle = _settle_rule(request, terms, policy, adjustments)
     plan = dunning_plan(terms.dunning, deadline.due_date, invoice_date, request, adjustments)
-    interest, rates_known = _interest(policy, invoice_date)
+    interest, rates_known = _interest(policy, half_year_of(invoice_date))
     reasons = _review_reasons(request, policy, invoice_date, interest, rates_known)
     return RecommendedTerms(
         grade=request.grade,
@@ -73,7 +74,7 @@ def recommend_terms(request: TermsRequest, policy: TermsPolicy, *, today: date) 
         dunning_plan=plan,
         late_payment_interest=interest,
         recovery_indemnity_eur=RECOVERY_INDEMNITY_EUR,
-        legal_notice=legal_notice(deadline, interest, prepayment=prepayment),
+        legal_notice=_legal_notice(deadline, interest, prepayment),
         review_required=bool(reasons),
         review_reasons=reasons,
         policy_version=policy.version,
@@ -216,8 +217,14 @@ def _settle_rule(
     return "overdue"
 
 
-def _interest(policy: TermsPolicy, invoice_date: date) -> tuple[LatePaymentInterest, bool]:
-    key, rates, known = policy.rates_for(invoice_date)
+# A batch asks for the same few rates and notices thousands of times: both are pure functions
+# of frozen values, so they are computed once per distinct input.
+@functools.lru_cache(maxsize=256)
+def _interest(policy: TermsPolicy, half_year: str) -> tuple[LatePaymentInterest, bool]:
+    """The late-payment interest of a half-year ("2026-H2"): the policy's rates depend on the
+    invoice date only through its half-year."""
+    year, half = half_year.rsplit("-H", 1)
+    key, rates, known = policy.rates_for(date(int(year), 1 if half == "1" else 7, 1))
     rate = penalty_rate(rates.ecb_rate, rates.legal_rate_professionals, rates.penalty_rate)
     interest = LatePaymentInterest(
         rate_percent=rate.percent,
@@ -228,6 +235,13 @@ def _interest(policy: TermsPolicy, invoice_date: date) -> tuple[LatePaymentInter
         floor_percent=rate.floor_percent,
     )
     return interest, known
+
+
+@functools.lru_cache(maxsize=1024)
+def _legal_notice(
+    deadline: PaymentDeadline, interest: LatePaymentInterest, prepayment: bool
+) -> str:
+    return legal_notice(deadline, interest, prepayment=prepayment)
 
 
 def _review_reasons(

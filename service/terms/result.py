@@ -92,12 +92,38 @@ class RecommendedTerms:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types: dates as ISO strings, rates as floats, tuples as lists."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        converted: dict[str, Any] = _jsonable(self)
+        return converted
+
+
+# A batch converts tens of thousands of results: each class's field names are looked up once,
+# and the types met most often are recognised by their exact type first.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
 def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is tuple or kind is list:
+        return [item if type(item) in _AS_IS else _jsonable(item) for item in value]
+    if kind is date:
+        return value.isoformat()
+    if kind is Decimal:
+        return float(value)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            return _jsonable_other(value)
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    return {
+        name: field if type(field := getattr(value, name)) in _AS_IS else _jsonable(field)
+        for name in names
+    }
+
+
+def _jsonable_other(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_jsonable(item) for item in value]
     if isinstance(value, date):
