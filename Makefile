@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python bench/bench_foundation.py
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_training.py
+	$(BIN)/python bench/bench_service.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

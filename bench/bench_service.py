@@ -1,0 +1,343 @@
+"""The scoring service under load: two uvicorn workers at the demo size of `make run`.
+
+Builds (or reuses, --reuse) a demo data folder and its champion model as `make run` does, starts
+`credit-risk serve --workers 2` on a free local port, and prints, measured side by side in one
+run (a load generator in another process, --connections concurrent connections for --seconds
+per endpoint):
+
+- a worker's time to ready (target < 5 s) and the resident memory of each worker (< 400 MB);
+- GET /health/live, the framework's ceiling on this machine;
+- POST /v1/score for known customers without reasons (target >= 0.33 of the ceiling) and with
+  reasons (>= 0.15 of the ceiling, p99 < 100 ms);
+- POST /v1/score/batch of 10,000 known customers without reasons, repeated (median; target at
+  least 20,000 rows/s).
+
+Every /v1 request carries `X-API-Key`: --api-key (or CREDIT_RISK_BENCH_API_KEY), else a key the
+bench creates with `credit-risk keys create`. The server is always stopped at the end.
+
+    .venv/bin/python bench/bench_service.py [--data-dir DIR --reuse] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from features.ledger import LedgerStore
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT = 120.0  # seconds a worker may take to load the model before the bench gives up
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the load generator measured on one endpoint."""
+
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]  # seconds, of the successful requests
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def credit_risk(data_dir: Path, *arguments: str) -> str:
+    """Run the `credit-risk` command on the data folder; its standard output."""
+    env = {**os.environ, "CREDIT_RISK_DATA_DIR": str(data_dir)}
+    done = subprocess.run(
+        [str(BIN / "credit-risk"), *arguments], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"credit-risk {' '.join(arguments)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def prepare(data_dir: Path, reuse: bool) -> None:
+    """The demo ledger and a champion model at the size of `make run`: built as `make model`
+    does, or with --reuse the ones the folder holds (what is missing is built)."""
+    if (data_dir / "credit_risk.db").exists() and not reuse:
+        raise SystemExit(f"{data_dir} already holds a ledger: pass --reuse to bench with it")
+    if not (data_dir / "mlflow.db").exists():
+        print(f"building the demo ledger and model in {data_dir} (a few minutes) ...", flush=True)
+    credit_risk(data_dir, "demo-data", "--if-missing", "--seed", "7", "--companies", "3000",
+                "--years", "4")  # fmt: skip
+    credit_risk(data_dir, "train", "--if-no-champion", "--promote")
+
+
+def api_key(data_dir: Path, given: str | None) -> str | None:
+    """The key to send: the one given, else a new one if the service has keys (else none)."""
+    if given:
+        return given
+    if subprocess.run([str(BIN / "credit-risk"), "keys", "--help"],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        return None
+    printed = credit_risk(data_dir, "keys", "create", "--name", "bench", "--role", "sales")
+    return next(line.strip() for line in printed.splitlines() if line.startswith("crk_"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(data_dir: Path, port: int, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`credit-risk serve` in its own process group, stopped (SIGTERM, then SIGKILL) on exit."""
+    env = {**os.environ, "CREDIT_RISK_DATA_DIR": str(data_dir)}
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [str(BIN / "credit-risk"), "serve", "--port", str(port), "--workers", str(workers)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            yield server
+        finally:
+            stop(server)
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group, SIGKILL if it has not stopped in time."""
+    for sent, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(server.pid, sent)
+            server.wait(wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def wait_ready(base: str, server: subprocess.Popen[bytes], started: float) -> float:
+    """Seconds from the start of the server until /health/ready answers 200."""
+    with httpx.Client(base_url=base, timeout=5) as client:
+        while time.perf_counter() - started < READY_TIMEOUT:
+            if server.poll() is not None:
+                raise SystemExit(f"the server stopped at start (exit code {server.returncode})")
+            try:
+                if client.get("/health/ready").status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+    raise SystemExit(f"the service was not ready within {READY_TIMEOUT:.0f} s")
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The uvicorn worker processes: the children of the server process."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == server_pid and b"resource_tracker" not in command:
+            children.append(int(entry.name))
+    return sorted(children) or [server_pid]  # one worker: uvicorn serves in-process
+
+
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def generate_load(
+    base: str,
+    method: str,
+    path: str,
+    bodies: Sequence[dict[str, Any]] | None,
+    headers: dict[str, str],
+    connections: int,
+    seconds: float,
+) -> Load:
+    """Run in another process: `connections` clients sending requests back to back."""
+
+    async def run() -> Load:
+        latencies: list[float] = []
+        errors = 0
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, limits=limits, timeout=30
+        ) as client:
+
+            async def one_client(seed: int) -> None:
+                nonlocal errors
+                pick = random.Random(seed)
+                while time.perf_counter() < deadline:
+                    body = pick.choice(bodies) if bodies else None
+                    sent = time.perf_counter()
+                    try:
+                        response = await client.request(method, path, json=body)
+                        ok = response.status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    if ok:
+                        latencies.append(time.perf_counter() - sent)
+                    else:
+                        errors += 1
+
+            await client.get("/health/live")  # open a connection before the clock starts
+            started = time.perf_counter()
+            deadline = started + seconds
+            await asyncio.gather(*(one_client(i) for i in range(connections)))
+            return Load(len(latencies), errors, time.perf_counter() - started, latencies)
+
+    return asyncio.run(run())
+
+
+def loaded(pool: Any, *arguments: Any) -> Load:
+    result: Load = pool.apply(generate_load, arguments)
+    return result
+
+
+def batch_rows_per_second(
+    base: str, headers: dict[str, str], items: list[dict[str, Any]], repeat: int
+) -> tuple[float, list[float]]:
+    """Median rows/s of `repeat` batches (after one that warms the worker up) and all times."""
+    body = {"items": items, "explain": False}
+    times = []
+    with httpx.Client(base_url=base, headers=headers, timeout=300) as client:
+        for _ in range(repeat + 1):
+            started = time.perf_counter()
+            response = client.post("/v1/score/batch", json=body)
+            times.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise SystemExit(f"batch refused: {response.status_code} {response.text[:300]}")
+    return len(items) / statistics.median(times[1:]), times
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--data-dir", type=Path, help="demo data folder to build (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="bench with the ledger and model already in --data-dir"
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="load time per endpoint")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--batch-repeat", type=int, default=5)
+    parser.add_argument("--api-key", default=os.environ.get("CREDIT_RISK_BENCH_API_KEY"),
+                        help="X-API-Key to send (default: $CREDIT_RISK_BENCH_API_KEY, "
+                             "else a key created for the bench)")  # fmt: skip
+    args = parser.parse_args()
+    # A SIGTERM stops the bench as Ctrl-C does: through the `finally` that stops the server.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
+        data_dir = (args.data_dir or Path(scratch)).resolve()
+        prepare(data_dir, args.reuse)
+        run(args, data_dir)
+
+
+def run(args: argparse.Namespace, data_dir: Path) -> None:
+    key = api_key(data_dir, args.api_key)
+    headers = {"X-API-Key": key} if key else {}
+    store = LedgerStore.open(f"sqlite:///{data_dir / 'credit_risk.db'}", migrate=False)
+    customer_ids = store.read("customer")["customer_id"].astype(str).tolist()
+    store.close()
+    pick = random.Random(7)
+    scores = [
+        {"customer_id": pick.choice(customer_ids), "amount": round(pick.uniform(500, 50_000), 2),
+         "terms_days": pick.choice([30, 45, 60])}
+        for _ in range(5_000)
+    ]  # fmt: skip
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool, serving(data_dir, port, args.workers) as server:
+        ready = wait_ready(base, server, time.perf_counter())
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before "
+              "the bench")  # fmt: skip
+        workers = worker_pids(server.pid)
+        at_start = [memory_mb(pid) for pid in workers]
+        print(f"time to ready (first worker answering /health/ready): {ready:.1f} s; "
+              f"target < 5 s: {verdict(ready < 5)}")  # fmt: skip
+        loads = {
+            "live": loaded(pool, base, "GET", "/health/live", None, headers, args.connections,
+                           args.seconds),
+            "score": loaded(pool, base, "POST", "/v1/score",
+                            [{**s, "explain": False} for s in scores], headers, args.connections,
+                            args.seconds),
+            "explain": loaded(pool, base, "POST", "/v1/score",
+                              [{**s, "explain": True} for s in scores], headers,
+                              args.connections, args.seconds),
+        }  # fmt: skip
+        items = [
+            {"customer_id": pick.choice(customer_ids), "amount": round(pick.uniform(500, 5e4), 2)}
+            for _ in range(args.batch_size)
+        ]
+        rows, batch_times = batch_rows_per_second(base, headers, items, args.batch_repeat)
+        rss = [memory_mb(pid) for pid in workers]
+        peak = [memory_mb(pid, "VmHWM") for pid in workers]
+    ceiling = loads["live"].per_second
+    report = (
+        ("GET /health/live (ceiling)", loads["live"], None, None),
+        ("POST /v1/score, no reasons", loads["score"], 0.33, None),
+        ("POST /v1/score, with reasons", loads["explain"], 0.15, 0.100),
+    )
+    print(f"{args.connections} connections, {args.seconds:.0f} s per endpoint, "
+          f"{args.workers} workers:")  # fmt: skip
+    for name, load, share, p99_target in report:
+        ratio = load.per_second / ceiling
+        line = (
+            f"  {name}: {load.per_second:,.0f} req/s, p50 {load.percentile(0.5) * 1000:.1f} ms, "
+            f"p99 {load.percentile(0.99) * 1000:.1f} ms, {ratio:.2f} of the ceiling"
+        )
+        if share is not None:
+            line += f" (target >= {share}: {verdict(ratio >= share)}"
+            if p99_target is not None:
+                p99 = load.percentile(0.99)
+                line += f"; p99 < {p99_target * 1000:.0f} ms: {verdict(p99 < p99_target)}"
+            line += ")"
+        if load.errors:
+            line += f"; {load.errors} failed requests"
+        print(line)
+    print(f"POST /v1/score/batch of {args.batch_size:,} known customers, no reasons: "
+          f"{rows:,.0f} rows/s (median of {args.batch_repeat} after a first one of "
+          f"{batch_times[0]:.2f} s: {', '.join(f'{t:.2f}' for t in batch_times[1:])} s); "
+          f"target >= 20,000 rows/s: {verdict(rows >= 20_000)}")  # fmt: skip
+    print(f"worker memory (VmRSS) at ready: {', '.join(f'{m:.0f}' for m in at_start)} MB; after "
+          f"the load: {', '.join(f'{m:.0f}' for m in rss)} MB (peak "
+          f"{', '.join(f'{m:.0f}' for m in peak)} MB); target < 400 MB: "
+          f"{verdict(bool(peak) and max(peak) < 400)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
