@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from features.ledger import LedgerStore
 from service.audit import AuditLog, Decision, DecisionFilter
@@ -216,7 +216,12 @@ def ready(state: StateDep) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if is_ready else 503)
 
 
-@operations.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+@operations.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,  # documents text/plain: the exposition format is not JSON
+)
 def metrics(state: StateDep) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 

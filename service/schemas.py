@@ -280,7 +280,8 @@ class ReadyOut(BaseModel):
 # ---- ingestion (ERP) ---------------------------------------------------------------------------
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s].*$")]
-PositiveAmount = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+# At least a cent: a smaller "amount" is a typing or unit error, and makes ratios to it overflow.
+PositiveAmount = Annotated[float, Field(ge=0.01, le=MAX_AMOUNT, allow_inf_nan=False)]
 INGEST_MAX_ITEMS = 10_000
 
 
