@@ -406,18 +406,27 @@ def _insert_rows(connection: Connection, table: sa.Table, frame: pd.DataFrame) -
     rows = list(zip(*[_column_values(frame[c]) for c in frame.columns], strict=True))
     quoted = ", ".join(f'"{name}"' for name in frame.columns)
     raw = connection.connection.driver_connection
+    driver_error = connection.dialect.loaded_dbapi.Error
     if connection.dialect.name == "postgresql":
-        copy_sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
-        with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row(row)
-        return
-    placeholders = ", ".join("?" for _ in frame.columns)
-    cursor = raw.cursor()  # type: ignore[union-attr]
+        statement = f'COPY "{table.name}" ({quoted}) FROM STDIN'
+    else:
+        placeholders = ", ".join("?" for _ in frame.columns)
+        statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})'
     try:
-        cursor.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})', rows)
-    finally:
-        cursor.close()
+        if connection.dialect.name == "postgresql":
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+                for row in rows:
+                    copy.write_row(row)
+            return
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(statement, rows)
+        finally:
+            cursor.close()
+    except driver_error as error:
+        # The driver's own errors, as SQLAlchemy raises them for any other statement: a duplicate
+        # key that raced in is an IntegrityError, a lock timeout an OperationalError.
+        raise sa.exc.DBAPIError.instance(statement, None, error, driver_error) from None
 
 
 def _reject_conflicts(

@@ -32,6 +32,9 @@ from service.tables import ingestion
 
 __all__ = ["Answer", "Idempotency", "Ingestor", "request_digest"]
 
+# Writes of the same ids that race: each lost race finds the winner's rows on the next attempt.
+_RACE_ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -129,7 +132,7 @@ class Ingestor:
                 return replay
         frame = _validated(table, rows, source, self.today(), fields)
         answer_ids = ids if ids is not None else [str(r[id_field]) for r in rows]
-        answers: list[Answer] = []
+        answers: list[Answer] = []  # the last one is the answer of the committed attempt
 
         def remember(connection: Connection, report: WriteReport) -> None:
             answer = _answer(report, table, answer_ids)
@@ -147,19 +150,26 @@ class Ingestor:
                     )
                 )
 
-        try:
-            self.store.write({table: frame}, source, kind="api", alongside=remember)
-        except ConflictingRecord as conflict:
-            raise _located(conflict, fields) from None
-        except ImportRejected as rejected:
-            raise _located(rejected, fields) from None
-        except sa.exc.IntegrityError:
-            # The same key raced in from another request and committed first: answer as it did.
-            replay = self._replay(remembered) if remembered is not None else None
-            if replay is None:
-                raise
-            return replay
-        return answers[0]
+        for attempt in range(1, _RACE_ATTEMPTS + 1):
+            try:
+                self.store.write({table: frame}, source, kind="api", alongside=remember)
+            except ConflictingRecord as conflict:
+                raise _located(conflict, fields) from None
+            except ImportRejected as rejected:
+                raise _located(rejected, fields) from None
+            except sa.exc.IntegrityError:
+                # Another request committed the same key or ids first (an ERP retrying while
+                # its first try is still running). With the same Idempotency-Key: answer as it
+                # did. Otherwise write again: the rows it stored are now compared with ours
+                # (unchanged, or a conflict naming the fields), as if it had come before.
+                replay = self._replay(remembered) if remembered is not None else None
+                if replay is not None:
+                    return replay
+                if attempt == _RACE_ATTEMPTS:
+                    raise
+                continue
+            break
+        return answers[-1]
 
     def _replay(self, remembered: Idempotency) -> Answer | None:
         with self.store.connect() as connection:
