@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PORTFOLIO = "portfolio"  # the channel and the caller of portfolio decisions
 _BATCH = 5_000
+RETRY_SECONDS = 300  # after a failure (e.g. no model loaded yet), try again at most this often
 GRADE_ORDER = {grade: i for i, grade in enumerate("ABCDE")}
 
 
@@ -122,6 +124,7 @@ class PortfolioScoring:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
     _done_on: date | None = None
+    _failed_at: float = 0.0
 
     def scored_today(self) -> bool:
         run = read_run(self.state.store.engine, full=False)
@@ -133,6 +136,8 @@ class PortfolioScoring:
             if self._thread is not None and self._thread.is_alive():
                 return
             if self.status == "done" and self._done_on == self.state.today():
+                return
+            if self.status == "failed" and time.monotonic() - self._failed_at < RETRY_SECONDS:
                 return
             self.status, self.message = "running", ""
             self._thread = threading.Thread(
@@ -150,13 +155,18 @@ class PortfolioScoring:
         try:
             if not self.scored_today():
                 self.score_now()
-            for task in self.on_done:
-                task()
         except Exception as error:  # a background thread has nobody else to tell
             log.exception("portfolio scoring failed")
             self.status, self.message = "failed", f"{type(error).__name__}: {error}"
+            self._failed_at = time.monotonic()
             return
+        # Done as far as the pages can tell; the caches fill after (a page needing one waits).
         self.status, self._done_on = "done", today
+        for task in self.on_done:
+            try:
+                task()
+            except Exception:
+                log.exception("filling a web cache after the portfolio scoring failed")
 
     def score_now(self) -> int:
         """Score every customer now and log the decisions; the number of customers scored."""

@@ -109,7 +109,10 @@ def home(page: PageDep) -> RedirectResponse:
 
 
 @web.get("/sign-in")
-def sign_in_form(page: PageDep, next: str | None = None, signed_out: bool = False) -> HTMLResponse:
+def sign_in_form(
+    page: PageDep, _web: WebDep, next: str | None = None, signed_out: bool = False
+) -> HTMLResponse:
+    """The sign-in form; the first visit of a day also starts the portfolio scoring."""
     message = page.t("signed_out") if signed_out else None
     return _render(page, "sign_in.html", next=_safe_next(next), error=None, message=message)
 
@@ -187,7 +190,9 @@ def check_score(page: PageDep, _web: WebDep) -> HTMLResponse:
 def check_card(page: PageDep) -> HTMLResponse:
     """The score card alone: the what-if panel swaps it in place."""
     card, error = _card_or_error(page)
-    return _render(page, "_card.html", 200 if error is None else 422, card=card, card_error=error)
+    # 200 even for a refused input: the message is the fragment, and a 4xx would be logged
+    # as a failed load in the browser's console.
+    return _render(page, "_card.html", card=card, card_error=error)
 
 
 # ---- portfolio ---------------------------------------------------------------------------------
