@@ -1,4 +1,5 @@
-"""Faults against a real server: a model swapped under load, a corrupted model, a killed process.
+"""Faults against a real server: a model swapped under load, a corrupted model, a killed process,
+the same write sent by several clients at once.
 
 Each test starts uvicorn in a child process on a copy of the demo ledger (the session's copy is
 shared), and kills its process group at the end. Every wait has a deadline.
