@@ -6,8 +6,8 @@ a request costs the same whatever the size of the ledger.
 
 A batch naming a large part of the book reads it from `WholeLedger` instead: the tables kept in
 memory between batches and read again when an import has changed the ledger. It hands out the
-same rows in the same order as the indexed look-ups, so the features (whose sums depend on the
-order of the rows) come out the same to the last bit.
+same rows in the same order as SQLite's indexed look-ups, so the features (whose sums depend on
+the order of the rows) come out the same to the last bit.
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ class WholeLedger:
         stamp = self._stamp()
         snapshot = self._snapshot
         if snapshot is not None and snapshot.stamp == stamp:
-            return snapshot
+            return snapshot if snapshot.tables else None
         if customer_count < _WHOLE_SHARE * self.store.count("customer"):
             return None
         with self._lock:  # one reader at a time; the others wait for its snapshot
