@@ -23,6 +23,7 @@ from features.siren import normalized_sirens, siren_problems
 FieldKind = Literal["string", "date", "float", "int", "bool"]
 ROW = "_row"  # source row number carried beside the data, for error messages
 MAX_AMOUNT = 1e10  # ten billion euros: above this an amount is a typing error, not an invoice
+MIN_AMOUNT = 0.01  # a cent: below this a positive amount is a unit error, and ratios to it overflow
 EARLIEST_DATE = pd.Timestamp("1900-01-01")
 LATEST_DATE = pd.Timestamp("2100-12-31")
 
@@ -90,6 +91,11 @@ class TableSpec:
 def _positive_amount() -> tuple[pa.Check, ...]:
     return (
         pa.Check(lambda s: s > 0, error="must be a positive amount", ignore_na=True),
+        pa.Check(
+            lambda s: ~((s > 0) & (s < MIN_AMOUNT)),
+            error="is less than a cent (a unit or typing error)",
+            ignore_na=True,
+        ),
         pa.Check(
             lambda s: s <= MAX_AMOUNT, error="is absurdly large (over 10 billion)", ignore_na=True
         ),

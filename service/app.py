@@ -127,4 +127,3 @@ class _ModelWatch:
         self._stopped.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from features.schemas import HEADCOUNT_BANDS, MAX_AMOUNT
+from features.schemas import HEADCOUNT_BANDS, MAX_AMOUNT, MIN_AMOUNT
 from features.siren import normalize_siren
 
 __all__ = [
@@ -281,7 +281,7 @@ class ReadyOut(BaseModel):
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s].*$")]
 # At least a cent: a smaller "amount" is a typing or unit error, and makes ratios to it overflow.
-PositiveAmount = Annotated[float, Field(ge=0.01, le=MAX_AMOUNT, allow_inf_nan=False)]
+PositiveAmount = Annotated[float, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)]
 INGEST_MAX_ITEMS = 10_000
 
 

@@ -83,6 +83,7 @@ def test_an_identical_duplicate_row_is_harmless(store, tmp_path, today) -> None:
         ("F9,C1,2025-05-01,2025-06-01,-100,EUR,false", "amount", "positive"),
         ("F9,C1,2025-05-01,2025-06-01,douze,EUR,false", "amount", "not a number"),
         ("F9,C1,2025-05-01,2025-06-01,1e15,EUR,false", "amount", "absurdly large"),
+        ("F9,C1,2025-05-01,2025-06-01,5e-324,EUR,false", "amount", "less than a cent"),
         ("F9,C1,2025-05-01,2025-06-01,NaN,EUR,false", "amount", "not a number"),
         ("F9,C1,2025-05-01,2025-06-01,inf,EUR,false", "amount", "absurdly large"),
         ("F9,C1,2027-05-01,2027-06-01,100,EUR,false", "issue_date", "future"),

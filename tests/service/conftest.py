@@ -74,10 +74,12 @@ def service_settings(data_dir: Path, model_dir: Path, **overrides: object) -> Se
 
 
 @contextmanager
-def signed_in(app: FastAPI, roles: Sequence[str] = tuple(ROLES)) -> Iterator[TestClient]:
+def signed_in(
+    app: FastAPI, roles: Sequence[str] = tuple(ROLES), name: str = "tests"
+) -> Iterator[TestClient]:
     """A client of the started app carrying a new API key with these roles."""
     with TestClient(app) as test_client:
-        _, token = app.state.service.keys.create("tests", roles)
+        _, token = app.state.service.keys.create(name, roles)
         test_client.headers[API_KEY_HEADER] = token
         yield test_client
 

@@ -18,12 +18,15 @@ from service.tables import decision
 
 from .conftest import TODAY, service_settings, signed_in
 
+ME = "decision-tests"
+
 
 @pytest.fixture
 def own(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
     (tmp_path / "credit_risk.db").write_bytes((data_dir / "credit_risk.db").read_bytes())
     app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
-    with signed_in(app) as client:
+    # The copied ledger holds the decisions of other tests' clients: this one has its own name.
+    with signed_in(app, name=ME) as client:
         yield client
 
 
@@ -35,7 +38,7 @@ def test_a_score_is_logged_as_answered(own: TestClient) -> None:
     record = logged.json()
     assert record["response"] == answer  # the outputs exactly as sent
     assert record["request"] == sent  # the inputs as received
-    assert record["caller"] == "tests"
+    assert record["caller"] == ME
     assert record["channel"] == "score"
     assert record["customer_id"] == "C00003"
     assert record["amount"] == 4200.0
@@ -48,7 +51,7 @@ def test_a_score_is_logged_as_answered(own: TestClient) -> None:
 def test_a_batch_logs_one_decision_per_item(own: TestClient) -> None:
     items = [{"customer_id": f"C0000{i}"} for i in range(1, 6)]
     results = own.post("/v1/score/batch", json={"items": items}).json()["results"]
-    listed = own.get("/v1/decisions", params={"channel": "batch"}).json()
+    listed = own.get("/v1/decisions", params={"channel": "batch", "caller": ME}).json()
     assert listed["count"] == 5
     assert {d["decision_id"] for d in listed["items"]} == {r["decision_id"] for r in results}
     assert [d["customer_id"] for d in listed["items"]] == [f"C0000{i}" for i in range(5, 0, -1)]
@@ -57,7 +60,7 @@ def test_a_batch_logs_one_decision_per_item(own: TestClient) -> None:
 def test_filters_and_paging(own: TestClient) -> None:
     for customer in ("C00001", "C00002", "C00001", "C00001"):
         own.post("/v1/score", json={"customer_id": customer})
-    mine = own.get("/v1/decisions", params={"customer_id": "C00001"}).json()
+    mine = own.get("/v1/decisions", params={"customer_id": "C00001", "caller": ME}).json()
     assert mine["count"] == 3
     assert {d["customer_id"] for d in mine["items"]} == {"C00001"}
     grade = mine["items"][0]["grade"]
@@ -66,10 +69,12 @@ def test_filters_and_paging(own: TestClient) -> None:
     assert all(d["grade"] == grade for d in by_grade)
     assert own.get("/v1/decisions", params={"caller": "someone else"}).json()["count"] == 0
 
-    first = own.get("/v1/decisions", params={"limit": 3}).json()
+    first = own.get("/v1/decisions", params={"limit": 3, "caller": ME}).json()
     assert first["count"] == 3
     assert first["next_before"] == first["items"][-1]["entry"]
-    rest = own.get("/v1/decisions", params={"limit": 3, "before": first["next_before"]}).json()
+    rest = own.get(
+        "/v1/decisions", params={"limit": 3, "before": first["next_before"], "caller": ME}
+    ).json()
     assert rest["count"] == 1
     assert rest["next_before"] is None
     entries = [d["entry"] for d in first["items"] + rest["items"]]
