@@ -307,11 +307,24 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "PSI between training and the portfolio scoring of {date} ({n} customers). "
         "Thresholds: 0.10 watch, 0.25 act.",
     ),
+    "drift_computing": (
+        "Dérive en cours de calcul sur la dernière notation…",
+        "Computing the drift on the latest scoring…",
+    ),
     "drift_none": (
         "Pas encore de notation récente pour mesurer la dérive.",
         "No recent scoring yet to measure drift.",
     ),
     "column": ("Variable", "Column"),
+    "drift_level": ("Niveau", "Level"),
+    "drift_population_note": (
+        "L'entraînement compte une ligne par facture, la notation du portefeuille une ligne par "
+        "client : les clients qui facturent souvent pèsent davantage à l'entraînement, ce qui "
+        "déplace à lui seul les variables d'historique.",
+        "Training counts one row per invoice, the portfolio scoring one row per customer: "
+        "customers invoiced often weigh more in training, which alone shifts the history "
+        "features.",
+    ),
     "psi": ("PSI", "PSI"),
     "level_stable": ("stable", "stable"),
     "level_watch": ("à surveiller", "watch"),

@@ -145,6 +145,12 @@ class PortfolioScoring:
             )
             self._thread.start()
 
+    @property
+    def busy(self) -> bool:
+        """Scoring, or filling the caches after it."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def wait(self, timeout: float | None = None) -> None:
         thread = self._thread
         if thread is not None:

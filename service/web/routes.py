@@ -271,7 +271,7 @@ def model_card(page: PageDep, web_state: WebDep) -> HTMLResponse:
         if artifacts and artifacts.challenger else {},
         metadata=describe_metadata(model.metadata), drift=drift, score_row=score_row,
         reference_day=reference_day, recent_day=recent_day, recent_n=recent_n,
-        watch=WATCH_THRESHOLD, act=ACT_THRESHOLD,
+        watch=WATCH_THRESHOLD, act=ACT_THRESHOLD, busy=web_state.scoring.busy,
     )  # fmt: skip
 
 
