@@ -34,6 +34,7 @@ class InvoiceLine:
     days_late: int  # settled: paid − due; open: today − due (may be negative)
     open_amount: float
     disputed: bool
+    payments: tuple[tuple[date, float], ...] = ()  # each payment applied: day and amount
     standing: StepStanding | None = None
 
 
@@ -67,6 +68,11 @@ def _lines(state: ServiceState, customer_id: str, today: date) -> list[InvoiceLi
     payments = ledger.payments[ledger.payments["paid_date"] <= pd.Timestamp(today)]
     settled = settlement_days(invoices, payments)
     paid = payments.groupby("invoice_id")["amount"].sum()
+    applied: dict[str, list[tuple[date, float]]] = {}
+    for invoice_id, day, amount in payments.sort_values("paid_date")[
+        ["invoice_id", "paid_date", "amount"]
+    ].itertuples(index=False):
+        applied.setdefault(str(invoice_id), []).append((pd.Timestamp(day).date(), float(amount)))
     due = day_numbers(invoices["due_date"])
     now = int(day_numbers(pd.Series([pd.Timestamp(today)]))[0])
     open_amount = np.maximum(
@@ -87,6 +93,7 @@ def _lines(state: ServiceState, customer_id: str, today: date) -> list[InvoiceLi
                 days_late=int((now if is_open else settled[i]) - due[i]),
                 open_amount=float(open_amount[i]) if is_open else 0.0,
                 disputed=bool(row.disputed) if not pd.isna(row.disputed) else False,
+                payments=tuple(applied.get(str(row.invoice_id), ())),
             )
         )
     return lines

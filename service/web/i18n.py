@@ -253,6 +253,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "paid_on": ("Payée le", "Paid on"),
     "days_late": ("Jours de retard", "Days late"),
     "open_amount": ("Reste dû", "Open"),
+    "payments": ("Règlements", "Payments"),
+    "disputed": ("litige", "disputed"),
     "open_invoices": ("Factures ouvertes et relances", "Open invoices and dunning"),
     "no_open": ("Aucune facture ouverte.", "No open invoices."),
     "step_today": ("Étape du jour", "Today's step"),

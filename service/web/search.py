@@ -51,6 +51,18 @@ def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _matches(column: sa.ColumnElement[str], text: str, shape: str) -> sa.ColumnElement[bool]:
+    """`column LIKE shape` ignoring case. SQLite's lower() leaves accented capitals alone, so
+    the text is also tried as typed and with a capital first letter ("éta" finds
+    "Établissements")."""
+    forms = dict.fromkeys((text, text.lower(), text[:1].upper() + text[1:].lower()))
+    lowered = sa.func.lower(column)
+    return sa.or_(
+        *(column.like(shape.format(_escaped(form)), escape="\\") for form in forms),
+        lowered.like(shape.format(_escaped(text.lower())), escape="\\"),
+    )
+
+
 def _by_siren(store: LedgerStore, siren: str) -> list[CompanyMatch]:
     company, customer = ledger_tables["company"], ledger_tables["customer"]
     with store.connect() as connection:
@@ -81,7 +93,6 @@ def _by_siren(store: LedgerStore, siren: str) -> list[CompanyMatch]:
 
 def _by_name(store: LedgerStore, text: str, limit: int) -> list[CompanyMatch]:
     company, customer = ledger_tables["company"], ledger_tables["customer"]
-    pattern = _escaped(text.lower())
     first_account = (
         sa.select(sa.func.min(customer.c.customer_id))
         .where(customer.c.siren == company.c.siren)
@@ -89,16 +100,15 @@ def _by_name(store: LedgerStore, text: str, limit: int) -> list[CompanyMatch]:
     )
     columns = (company.c.siren, company.c.name, company.c.is_sole_trader, company.c.status,
                first_account.label("customer_id"))  # fmt: skip
-    name = sa.func.lower(company.c.name)
-    starts = sa.select(*columns).where(name.like(f"{pattern}%", escape="\\"))
+    starts = sa.select(*columns).where(_matches(company.c.name, text, "{}%"))
     contains = sa.select(*columns).where(
-        name.like(f"%{pattern}%", escape="\\"), ~name.like(f"{pattern}%", escape="\\")
+        _matches(company.c.name, text, "%{}%"), ~_matches(company.c.name, text, "{}%")
     )
     # Customer accounts whose company the registry does not hold (no SIREN, or an unknown one).
     orphan = (
         sa.select(customer.c.siren, customer.c.name, customer.c.customer_id)
         .where(
-            sa.func.lower(customer.c.name).like(f"%{pattern}%", escape="\\"),
+            _matches(customer.c.name, text, "%{}%"),
             sa.or_(
                 customer.c.siren.is_(None),
                 ~sa.exists().where(company.c.siren == customer.c.siren),
