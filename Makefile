@@ -46,11 +46,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install
+bench: model
 	$(BIN)/python bench/bench_foundation.py
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_training.py
 	$(BIN)/python bench/bench_service.py
+	$(BIN)/python bench/bench_web.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -20,6 +20,7 @@ __all__ = [
     "Alert",
     "GradeRow",
     "PortfolioView",
+    "over_limit_alerts",
     "portfolio_view",
 ]
 
@@ -128,9 +129,12 @@ def _events(store: LedgerStore, book: pd.DataFrame, today: date) -> list[Alert]:
     return alerts
 
 
-def _over_limit(book: pd.DataFrame) -> list[Alert]:
+def over_limit_alerts(book: pd.DataFrame) -> list[Alert]:
+    """Customers on a credit line (limit above 0) whose open amount exceeds it. A limit of 0
+    means prepayment for new orders: their open invoices are followed by the dunning plan, not
+    alerted here (otherwise every D and E customer would be an alert)."""
     limit = pd.to_numeric(book["credit_limit"], errors="coerce")
-    over = book[limit.notna() & (book["open_amount"] > limit + 0.005)]
+    over = book[(limit > 0) & (book["open_amount"] > limit + 0.005)]
     over = over.assign(excess=over["open_amount"] - limit[over.index]).sort_values(
         "excess", ascending=False
     )
@@ -172,5 +176,5 @@ def portfolio_view(
     ]
     return PortfolioView(
         latest, grades, total, aged, _worsened(book, previous), _events(store, book, today),
-        _over_limit(book), largest,
+        over_limit_alerts(book), largest,
     )  # fmt: skip

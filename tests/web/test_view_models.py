@@ -8,6 +8,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from features.errors import InvalidSiren
@@ -19,6 +20,7 @@ from service.web.dunning import DueMarker, plan_steps, standing, timeline
 from service.web.exposure import BUCKETS, customer_exposure
 from service.web.i18n import TEXTS, Translator, language_of
 from service.web.model_card import ModelArtifactsCache, headline_metrics
+from service.web.portfolio_view import over_limit_alerts
 from service.web.search import find_companies
 
 from ..service.conftest import TODAY
@@ -132,3 +134,19 @@ def test_headline_metrics_are_the_models_own() -> None:
     assert [name for name, _ in headline_metrics(metrics)] == [
         "late_roc_auc", "prospects.late_roc_auc"
     ]  # fmt: skip
+
+
+def test_only_customers_on_a_credit_line_are_alerted_above_it() -> None:
+    book = pd.DataFrame(
+        {
+            "name": ["Over", "Within", "Prepaid", "Unknown"],
+            "grade": ["B", "B", "E", "C"],
+            "credit_limit": [1000.0, 5000.0, 0.0, float("nan")],
+            "open_amount": [1500.0, 4000.0, 9000.0, 9000.0],
+        },
+        index=pd.Index(["C1", "C2", "C3", "C4"], name="customer_id"),
+    )
+    alerts = over_limit_alerts(book)
+    assert [(a.customer_id, a.open_amount, a.credit_limit) for a in alerts] == [
+        ("C1", 1500.0, 1000.0)
+    ]
