@@ -260,10 +260,13 @@ def main() -> None:
     args = parser.parse_args()
     # A SIGTERM stops the bench as Ctrl-C does: through the `finally` that stops the server.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
-        data_dir = (args.data_dir or Path(scratch)).resolve()
-        prepare(data_dir, args.reuse)
-        run(args, data_dir)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
+            data_dir = (args.data_dir or Path(scratch)).resolve()
+            prepare(data_dir, args.reuse)
+            run(args, data_dir)
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: the server is stopped") from None
 
 
 def run(args: argparse.Namespace, data_dir: Path) -> None:
