@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
+from service.schemas import ScoreResponse, ScoreSubject
 from service.tables import decision
 
 __all__ = ["AuditLog", "Decision", "DecisionFilter"]
@@ -70,8 +70,8 @@ class AuditLog:
 
     def record(
         self,
-        requests: Sequence[BaseModel],
-        responses: Sequence[BaseModel],
+        requests: Sequence[ScoreSubject],
+        responses: Sequence[ScoreResponse],
         *,
         caller: str,
         key_id: str | None,
@@ -80,30 +80,28 @@ class AuditLog:
     ) -> None:
         """Append one row per (request, response), in one transaction."""
         now = self._clock()
-        rows = []
-        for request, response in zip(requests, responses, strict=True):
-            out = response.model_dump(mode="json")
-            subject = out["subject"]
-            rows.append(
-                {
-                    "decision_id": out["decision_id"],
-                    "decided_at": now,
-                    "caller": caller,
-                    "key_id": key_id,
-                    "channel": channel,
-                    "as_of": out["as_of"],
-                    "customer_id": subject["customer_id"],
-                    "siren": subject["siren"],
-                    "amount": getattr(request, "amount", None),
-                    "grade": out["grade"],
-                    "p_late": out["p_late"],
-                    "p_severe": out["p_severe"],
-                    "model_version": out["model_version"],
-                    "policy_version": policy_version,
-                    "request": request.model_dump_json(exclude_unset=True),
-                    "response": json.dumps(out, separators=(",", ":")),
-                }
-            )
+        rows = [
+            {
+                "decision_id": str(response.decision_id),
+                "decided_at": now,
+                "caller": caller,
+                "key_id": key_id,
+                "channel": channel,
+                "as_of": response.as_of.isoformat(),
+                "customer_id": response.subject.customer_id,
+                "siren": response.subject.siren,
+                "amount": request.amount,
+                "grade": response.grade,
+                "p_late": response.p_late,
+                "p_severe": response.p_severe,
+                "model_version": response.model_version,
+                "policy_version": policy_version,
+                # Serialised by pydantic's compiled core: the log costs little beside a score.
+                "request": request.model_dump_json(exclude_unset=True),
+                "response": response.model_dump_json(),
+            }
+            for request, response in zip(requests, responses, strict=True)
+        ]
         if rows:
             with self.engine.begin() as connection:
                 connection.execute(decision.insert(), rows)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,19 +119,29 @@ class Scorer:
         customers = _first_rows(ledger.customers, "customer_id", CUSTOMER_FIELDS)
         columns = [features[name].tolist() for name in TERMS_FEATURES]
         rows = zip(requests, subjects, as_of, zip(*columns, strict=True), responses, strict=True)
+        # A batch often names the same customer and order several times: the same inputs give
+        # the same terms, computed once (the answers share the read-only result).
+        recommended: dict[tuple[object, ...], dict[str, Any]] = {}
         for request, subject, day, values, response in rows:
-            response.terms = terms_for(
-                self.policy,
-                features=dict(zip(TERMS_FEATURES, values, strict=True)),
-                grade=response.grade,
-                p_late=response.p_late,
-                p_severe=response.p_severe,
-                amount=request.amount or 0.0,
-                terms_days=request.terms_days,
-                as_of=day,
-                company=companies.get(subject.company_key, {}),
-                customer=customers.get(subject.customer_id, {}),
-            )
+            inputs = (
+                subject.company_key, subject.customer_id, day, request.amount or 0.0,
+                request.terms_days, response.grade, response.p_late, response.p_severe, values,
+            )  # fmt: skip
+            terms = recommended.get(inputs)
+            if terms is None:
+                terms = recommended[inputs] = terms_for(
+                    self.policy,
+                    features=dict(zip(TERMS_FEATURES, values, strict=True)),
+                    grade=response.grade,
+                    p_late=response.p_late,
+                    p_severe=response.p_severe,
+                    amount=request.amount or 0.0,
+                    terms_days=request.terms_days,
+                    as_of=day,
+                    company=companies.get(subject.company_key, {}),
+                    customer=customers.get(subject.customer_id, {}),
+                )
+            response.terms = terms
             response.policy_version = self.policy.version
 
     def _decision_day(self, request: ScoreSubject, prefix: str) -> date:

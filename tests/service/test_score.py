@@ -208,3 +208,13 @@ def test_a_score_comes_with_lawful_recommended_terms(client: TestClient) -> None
     assert 0 <= terms["deposit_percent"] <= 100
     assert "40" in terms["legal_notice"]
     assert terms["dunning_plan"]
+
+
+def test_repeated_items_of_a_batch_get_the_terms_of_a_single_score(client: TestClient) -> None:
+    item = {"customer_id": "C00002", "amount": 7300.0, "terms_days": 45}
+    other = {"customer_id": "C00002", "amount": 90_000.0, "terms_days": 45}
+    results = client.post("/v1/score/batch", json={"items": [item, other, item]}).json()["results"]
+    single = client.post("/v1/score", json={**item, "explain": False}).json()
+    assert results[0]["terms"] == results[2]["terms"] == single["terms"]
+    assert results[1]["terms"] != results[0]["terms"]  # another amount, other terms
+    assert len({r["decision_id"] for r in results}) == 3
