@@ -28,6 +28,7 @@ __all__ = [
     "ACT_THRESHOLD",
     "EMPTY_BIN_PROPORTION",
     "MAX_CATEGORIES",
+    "SCORE_REFERENCE",
     "WATCH_THRESHOLD",
     "ColumnDrift",
     "DriftLevel",
@@ -38,6 +39,9 @@ __all__ = [
     "fit_references",
     "psi",
 ]
+
+# The model's own score is monitored too: its reference is keyed by this name (beside features).
+SCORE_REFERENCE = "p_late"
 
 WATCH_THRESHOLD = 0.10
 ACT_THRESHOLD = 0.25

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.drift import fit_references
+from features.drift import SCORE_REFERENCE, PsiReference, fit_references
 from features.grades import GradeBands
 from features.point_in_time import (
     CATEGORICAL_FEATURES,
@@ -248,6 +248,16 @@ def fit(data: TrainingData, config: TrainingConfig, progress: Progress = _quiet)
         psi_references=fit_references(data.features.loc[train], list(MONITORED_FEATURES)),
         metadata={"config": asdict(config), "data": data.summary(), "rounds": rounds},
         proceedings_floor=_proceedings_floor(data, config),
+    )
+    # The score's reference: calibrated P(late) on the validation window, which the trees did
+    # not learn from (on the training rows the score would look sharper than it will live).
+    validation_scores = model.predict(data.features.loc[validation])[SCORE_REFERENCE]
+    model = replace(
+        model,
+        psi_references={
+            **model.psi_references,
+            SCORE_REFERENCE: PsiReference.fit(SCORE_REFERENCE, validation_scores),
+        },
     )
     importance = dict(zip(FEATURES, (float(g) for g in gains), strict=True))
     return TrainedModel(model, importance, rounds, timings)

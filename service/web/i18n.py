@@ -332,6 +332,10 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "level_watch": ("à surveiller", "watch"),
     "level_act": ("à traiter", "act"),
     "score_psi": ("Score (P retard)", "Score (P late)"),
+    "score_psi_note_trained": (
+        "Le score est comparé à sa distribution sur la fenêtre de validation de l'entraînement.",
+        "The score is compared with its distribution on the training's validation window.",
+    ),
     "score_psi_note": (
         "Le modèle ne stocke pas de référence pour le score : celui-ci est comparé à la "
         "première notation du portefeuille par ce modèle ({date}).",

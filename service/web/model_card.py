@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.drift import ACT_THRESHOLD, WATCH_THRESHOLD, PsiReference, drift_level, psi
+from features.drift import (
+    ACT_THRESHOLD,
+    SCORE_REFERENCE,
+    WATCH_THRESHOLD,
+    PsiReference,
+    drift_level,
+    psi,
+)
 from features.scoring_model import ScoringModel
 from service.model_host import BundleDirectory, RegistryAlias
 
@@ -189,6 +196,15 @@ def score_drift(reference_scores: np.ndarray, recent_scores: np.ndarray) -> Drif
     reference = PsiReference.fit("p_late", reference_scores)
     value = psi(reference, recent_scores)
     return DriftRow("p_late", value, drift_level(value), False)
+
+
+def score_drift_from(reference: PsiReference, recent_scores: np.ndarray) -> DriftRow | None:
+    """PSI of P(late) between the model's own score reference (stored at training) and a
+    recent scoring."""
+    if len(recent_scores) == 0:
+        return None
+    value = psi(reference, recent_scores)
+    return DriftRow(SCORE_REFERENCE, value, drift_level(value), False)
 
 
 def describe_metadata(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:

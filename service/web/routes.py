@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from features.drift import SCORE_REFERENCE
 from features.errors import InvalidSiren
 from features.siren import normalize_siren
 from service.api import ServiceState
@@ -32,6 +33,7 @@ from service.web.model_card import (
     drift_rows,
     headline_metrics,
     score_drift,
+    score_drift_from,
 )
 from service.web.portfolio_scoring import read_run
 from service.web.portfolio_view import (
@@ -259,7 +261,10 @@ def model_card(page: PageDep, web_state: WebDep) -> HTMLResponse:
         if latest is not None:
             recent_day = latest.as_of
             first = read_run(state.store.engine, first_of_model=model.version, full=False)
-            if first is not None and first.decided_at < latest.decided_at:
+            trained = model.psi_references.get(SCORE_REFERENCE)
+            if trained is not None:  # the score on the training's validation window
+                score_row = score_drift_from(trained, latest.decisions["p_late"].to_numpy())
+            elif first is not None and first.decided_at < latest.decided_at:
                 reference_day = first.as_of
                 score_row = score_drift(first.decisions["p_late"].to_numpy(),
                                         latest.decisions["p_late"].to_numpy())  # fmt: skip

@@ -11,9 +11,17 @@ import pandas as pd
 import pytest
 
 from features.demo import generate_portfolio
+from features.drift import ACT_THRESHOLD, SCORE_REFERENCE, psi
 from features.point_in_time import Ledger
 from features.scoring_model import InvalidModelBundle, ScoringModel
-from training.pipeline import TrainedModel, TrainingConfig, TrainingData, evaluate_model, fit
+from training.pipeline import (
+    MONITORED_FEATURES,
+    TrainedModel,
+    TrainingConfig,
+    TrainingData,
+    evaluate_model,
+    fit,
+)
 from training.pipeline import prepare as prepare_data
 
 END = date(2025, 12, 31)
@@ -123,3 +131,19 @@ def test_a_too_short_ledger_is_refused_with_advice(portfolio: dict[str, pd.DataF
     config = dataclasses.replace(CONFIG, holdout_months=30, validation_months=12)
     with pytest.raises(ValueError, match="lower them or import more history"):
         prepare_data(Ledger.from_tables(portfolio), config)
+
+
+def test_the_score_has_a_drift_reference_beside_the_features(
+    data: TrainingData, trained: TrainedModel
+) -> None:
+    references = trained.model.psi_references
+    assert SCORE_REFERENCE in references
+    assert set(MONITORED_FEATURES) <= set(references)
+    validation = trained.model.predict(data.features.loc[data.rows("validation")])
+    holdout = trained.model.predict(data.features.loc[data.rows("holdout")])
+    # Its own window is stable by construction; a shifted score is not.
+    assert psi(references[SCORE_REFERENCE], validation[SCORE_REFERENCE]) < 0.01
+    assert psi(references[SCORE_REFERENCE], holdout[SCORE_REFERENCE]) < ACT_THRESHOLD
+    assert psi(references[SCORE_REFERENCE], np.minimum(validation[SCORE_REFERENCE] * 2, 1)) > (
+        ACT_THRESHOLD
+    )
