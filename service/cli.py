@@ -36,7 +36,8 @@ def serve_command(
     # threads compete with the other workers for the cores (scale with --workers instead).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"credit-risk API on http://{shown}:{port}  (docs: http://{shown}:{port}/docs)")
+    url = f"http://{shown}:{port}"
+    typer.echo(f"credit-risk on {url}  (web page: {url}/  API documentation: {url}/docs)")
     # A factory, so each worker builds its own app (and loads its own model) after forking.
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers)
 
