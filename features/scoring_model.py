@@ -20,7 +20,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.drift import PsiReference
+from features.drift import SCORE_REFERENCE, DriftReport, PsiReference, drift_report
 from features.errors import CreditRiskError
 from features.grades import GradeBands
 
@@ -79,6 +79,14 @@ class ScoringModel:
         if missing:
             raise ValueError(f"features missing for the model: {', '.join(missing)}")
         return features[list(self.features)].to_numpy(dtype=float)
+
+    def drift(self, features: pd.DataFrame) -> DriftReport:
+        """PSI of the monitored features and of the model's own score on these rows, against
+        the references stored with the model."""
+        scored = features
+        if SCORE_REFERENCE in self.psi_references and SCORE_REFERENCE not in features.columns:
+            scored = features.assign(**{SCORE_REFERENCE: self.predict(features)[SCORE_REFERENCE]})
+        return drift_report(self.psi_references, scored)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """p_late, p_severe (never above p_late), expected_days_late and grade per row."""

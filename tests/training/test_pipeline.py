@@ -147,3 +147,13 @@ def test_the_score_has_a_drift_reference_beside_the_features(
     assert psi(references[SCORE_REFERENCE], np.minimum(validation[SCORE_REFERENCE] * 2, 1)) > (
         ACT_THRESHOLD
     )
+
+
+def test_a_drift_report_covers_the_features_and_the_score(
+    data: TrainingData, trained: TrainedModel
+) -> None:
+    validation = data.features.loc[data.rows("validation")]
+    report = trained.model.drift(validation)
+    by_name = {d.name: d for d in report.columns}
+    assert set(by_name) == set(trained.model.psi_references)
+    assert by_name[SCORE_REFERENCE].level == "stable"
