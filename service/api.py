@@ -28,6 +28,7 @@ from service.schemas import (
     BatchRequest,
     BatchResponse,
     CompanyResponse,
+    CurrentGrade,
     CustomerIn,
     CustomerResponse,
     DecisionList,
@@ -146,21 +147,29 @@ def score_batch(
 def customer(
     customer_id: Annotated[str, Path(min_length=1, max_length=64, examples=["C00042"])],
     state: StateDep,
-    _caller: Reading,
+    caller: Reading,
 ) -> CustomerResponse:
-    """The account, its company's registry profile, and how it paid as of today."""
-    return customer_profile(state.store, customer_id, state.today())
+    """The account, its company's registry profile, how it paid and its grade as of today."""
+    profile = customer_profile(state.store, customer_id, state.today())
+    current = _current_grade(state, caller, ScoreSubject(customer_id=profile.customer_id))
+    return profile.model_copy(update={"current": current})
 
 
 @v1.get("/companies/{siren}", tags=["look-up"], summary="A company by SIREN")
 def company(
     siren: Annotated[str, Path(max_length=20, examples=["552100554"])],
     state: StateDep,
-    _caller: Reading,
+    caller: Reading,
 ) -> CompanyResponse:
-    """Registry profile, last accounts, legal events, the supplier's accounts for it and how
-    they paid as of today."""
-    return company_profile(state.store, siren, state.today())
+    """Registry profile, last accounts, legal events, the supplier's accounts for it, how they
+    paid and the grade as of today (its first account's, or as a prospect)."""
+    profile = company_profile(state.store, siren, state.today())
+    subject = (
+        ScoreSubject(customer_id=profile.customer_ids[0])
+        if profile.customer_ids
+        else ScoreSubject(siren=siren)
+    )
+    return profile.model_copy(update={"current": _current_grade(state, caller, subject)})
 
 
 @v1.get("/model", tags=["model"], summary="The serving model")
@@ -442,6 +451,24 @@ def _log_decisions(
         key_id=caller.key_id,
         channel=channel,
         policy_version=state.policy_version,
+    )
+
+
+def _current_grade(
+    state: ServiceState, caller: ApiKey, subject: ScoreSubject
+) -> CurrentGrade | None:
+    """Today's grade of a looked-up subject, logged (channel `lookup`); None without a model."""
+    if not state.host.ready:
+        return None
+    [scored] = state.scorer.score([subject], explain=False)
+    _log_decisions(state, caller, "lookup", [subject], [scored])
+    return CurrentGrade(
+        grade=scored.grade,
+        p_late=scored.p_late,
+        p_severe=scored.p_severe,
+        prospect=scored.subject.prospect,
+        model_version=scored.model_version,
+        decision_id=scored.decision_id,
     )
 
 

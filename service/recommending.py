@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -22,6 +23,7 @@ from service.terms import (
     TermsRequest,
     recommend_terms,
 )
+from service.terms.request import EMAIL_PATTERN, PHONE_PATTERN
 
 __all__ = ["COMPANY_FIELDS", "CUSTOMER_FIELDS", "TERMS_FEATURES", "terms_for"]
 
@@ -88,8 +90,12 @@ def _usual_monthly_amount(features: Mapping[str, float]) -> float | None:
 
 
 def _payer(customer: Mapping[str, Any]) -> PayerContact | None:
+    """The payer as stored; an address or number no reminder can use (imported files hold
+    anything, e.g. "06 12 34 56 78 poste 12") is left out rather than failing the score."""
     name, email, phone = (_text(customer.get(k)) for k in ("payer_name", "payer_email",
                                                           "payer_phone"))  # fmt: skip
+    email = email if email is not None and re.fullmatch(EMAIL_PATTERN, email) else None
+    phone = phone if phone is not None and re.fullmatch(PHONE_PATTERN, phone) else None
     if not (name or email or phone):
         return None
     return _payer_contact(name, email, phone)

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from features.schemas import HEADCOUNT_BANDS, MAX_AMOUNT, MIN_AMOUNT
 from features.siren import normalize_siren
+from service.terms.request import EMAIL_PATTERN, PHONE_PATTERN
 
 __all__ = [
     "INGEST_MAX_ITEMS",
@@ -25,6 +26,7 @@ __all__ = [
     "CompanyData",
     "CompanyProfile",
     "CompanyResponse",
+    "CurrentGrade",
     "CustomerIn",
     "CustomerResponse",
     "DecisionList",
@@ -232,6 +234,17 @@ class CompanyProfile(BaseModel):
     legal_events: list[LegalEventOut]
 
 
+class CurrentGrade(BaseModel):
+    """The score as of today without a proposed order (logged like any decision)."""
+
+    grade: Literal["A", "B", "C", "D", "E"]
+    p_late: float
+    p_severe: float
+    prospect: bool = Field(description="scored from company data only (no payment history)")
+    model_version: str
+    decision_id: UUID
+
+
 class CustomerResponse(BaseModel):
     customer_id: str
     siren: str | None
@@ -240,12 +253,14 @@ class CustomerResponse(BaseModel):
     preferred_channel: str | None
     company: CompanyProfile | None
     history: HistoryOut
+    current: CurrentGrade | None = Field(None, description="None while no model is loaded")
 
 
 class CompanyResponse(BaseModel):
     company: CompanyProfile | None = Field(description="None when only customer accounts name it")
     customer_ids: list[str] = Field(description="the supplier's accounts for this company")
     history: HistoryOut | None = Field(description="all its accounts together; None if none")
+    current: CurrentGrade | None = Field(None, description="None while no model is loaded")
 
 
 # ---- operations --------------------------------------------------------------------------------
@@ -291,8 +306,12 @@ class CustomerIn(_Input):
     siren: Siren | None = None
     name: str | None = Field(None, max_length=200)
     payer_name: str | None = Field(None, max_length=200)
-    payer_email: str | None = Field(None, max_length=200, examples=["compta@example.fr"])
-    payer_phone: str | None = Field(None, max_length=40)
+    payer_email: str | None = Field(
+        None, max_length=200, pattern=EMAIL_PATTERN, examples=["compta@example.fr"]
+    )
+    payer_phone: str | None = Field(
+        None, max_length=40, pattern=PHONE_PATTERN, examples=["+33 1 23 45 67 89"]
+    )
     preferred_channel: Literal["email", "sms", "phone", "letter"] | None = None
     po_required: bool = False
 

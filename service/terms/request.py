@@ -9,7 +9,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from service.terms.law import DeadlineBasis, normalized_naf
 
-__all__ = ["Grade", "PayerContact", "ReminderChannel", "RequestedTerms", "TermsRequest"]
+__all__ = [
+    "EMAIL_PATTERN",
+    "PHONE_PATTERN",
+    "Grade",
+    "PayerContact",
+    "ReminderChannel",
+    "RequestedTerms",
+    "TermsRequest",
+]
 
 # The same values as features.grades.GRADES and features.schemas.REMINDER_CHANNELS, spelled out
 # because a Literal needs literals; a test keeps them equal.
@@ -25,12 +33,17 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+# Where a reminder can go: an address with a domain, a phone number a person can dial.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PHONE_PATTERN = r"^\+?[0-9 .()-]{6,20}$"
+
+
 class PayerContact(_Input):
     """Who pays the customer's invoices, when known: where the reminders go."""
 
     name: str | None = None
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
-    phone: Annotated[str, Field(pattern=r"^\+?[0-9 .()-]{6,20}$")] | None = None
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN)] | None = None
+    phone: Annotated[str, Field(pattern=PHONE_PATTERN)] | None = None
 
 
 class RequestedTerms(_Input):

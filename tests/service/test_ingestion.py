@@ -211,3 +211,30 @@ def test_ingestion_on_each_database(store: LedgerStore) -> None:
     assert (first.status_code, first.replayed) == (201, False)
     assert (replay.status_code, replay.replayed, replay.body) == (201, True, first.body)
     assert store.count("invoice") == 1
+
+
+def test_payer_contacts_no_reminder_could_use(
+    tmp_path: Path, data_dir: Path, model_dir: Path
+) -> None:
+    """Refused at ingestion with the field named; left out of the terms when a file had them."""
+    (tmp_path / "credit_risk.db").write_bytes((data_dir / "credit_risk.db").read_bytes())
+    app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
+    with signed_in(app, roles=["erp"]) as client:
+        refused = client.put("/v1/customers/C00001", json={"payer_phone": "06 12 poste 4"})
+        assert refused.status_code == 422
+        assert _fields(refused) == ["payer_phone"]
+        store = _store(client)
+        stored = (
+            store.read("customer")
+            .query("customer_id == 'C00002'")
+            .assign(
+                payer_name="Mme Roux", payer_email="roux@", payer_phone="06 12 34 56 78 poste 12"
+            )
+        )
+        store.write({"customer": stored}, "a file")  # importers accept any phone text
+        scored = client.post("/v1/score", json={"customer_id": "C00002", "amount": 900})
+        assert scored.status_code == 200, scored.text
+        terms = repr(scored.json()["terms"])
+        assert "Mme Roux" in terms  # the payer is still named in the reminders
+        assert "poste 12" not in terms
+        assert "roux@" not in terms

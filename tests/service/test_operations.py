@@ -26,6 +26,27 @@ def test_company_look_up(client: TestClient, portfolio: dict[str, pd.DataFrame])
     assert body["history"]["invoice_count"] > 0
 
 
+def test_look_ups_give_todays_grade_and_log_it(
+    client: TestClient, portfolio: dict[str, pd.DataFrame]
+) -> None:
+    body = client.get("/v1/customers/C00001").json()
+    current = body["current"]
+    scored = client.post("/v1/score", json={"customer_id": "C00001", "explain": False}).json()
+    assert (current["grade"], current["p_late"]) == (scored["grade"], scored["p_late"])
+    assert current["prospect"] is False
+    assert current["model_version"] == "test-v1"
+    logged = client.get(f"/v1/decisions/{current['decision_id']}").json()
+    assert logged["channel"] == "lookup"
+    assert logged["grade"] == current["grade"]
+
+    companies, customers = portfolio["company"], portfolio["customer"]
+    prospect = str(companies.loc[~companies["siren"].isin(customers["siren"]), "siren"].iloc[0])
+    company = client.get(f"/v1/companies/{prospect}").json()
+    assert company["customer_ids"] == []
+    assert company["current"]["prospect"] is True
+    assert company["current"]["grade"] in {"A", "B", "C", "D", "E"}
+
+
 def test_health_and_model(client: TestClient) -> None:
     assert client.get("/health/live").json() == {"status": "alive"}
     ready = client.get("/health/ready")
