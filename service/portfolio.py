@@ -4,14 +4,16 @@ A score needs only its subjects' rows: the customers' invoices and payments, the
 registry rows, accounts and legal events, selected by id and SIREN with indexed look-ups, so
 a request costs the same whatever the size of the ledger.
 
-A batch naming a large part of the book reads it from `WholeLedger` instead: the tables kept in
-memory between batches and read again when an import has changed the ledger. It hands out the
-same rows in the same order as SQLite's indexed look-ups, so the features (whose sums depend on
-the order of the rows) come out the same to the last bit.
+When the book is small enough to hold, requests read it from `WholeLedger` instead: the tables
+kept in memory (loaded in the background at start, read again when an import has changed the
+ledger), with each key's rows located once per load. It hands out the same rows in the same
+order as SQLite's indexed look-ups, so the features (whose sums depend on the order of the rows)
+come out the same to the last bit; a request then costs a slice of arrays, not six queries.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from features.point_in_time import (
 
 __all__ = [
     "HistorySummary",
+    "LedgerSnapshot",
     "WholeLedger",
     "customers_of",
     "history_summary",
@@ -116,8 +119,9 @@ def _keys_of(customers: pd.DataFrame, sirens: Sequence[str]) -> tuple[list[str],
     return customer_ids, company_sirens
 
 
-# The whole book is read when a batch names at least this share of the customer accounts, and
-# kept only while the ledger is at most this large (about 100 bytes a row in memory).
+# The whole book is read on the spot when a batch names at least this share of the customer
+# accounts; smaller requests use it once a background read has loaded it. It is kept only while
+# the ledger is at most this large (about 100 bytes a row in memory).
 _WHOLE_SHARE = 0.25
 _WHOLE_MAX_ROWS = 2_000_000
 
@@ -125,68 +129,89 @@ _WHOLE_MAX_ROWS = 2_000_000
 @dataclass(frozen=True)
 class _Table:
     """A whole table sorted by one column (stably: in stored order within a key), as the
-    indexed look-up by that column returns it, with each row's code in a key space."""
+    indexed look-up by that column returns it, with the rows of each key grouped."""
 
     rows: pd.DataFrame
-    codes: np.ndarray  # per row: the position of its key in `keys` (payments: their customer's)
     keys: pd.Index
+    grouped: np.ndarray  # row positions ordered by key code, in row order within a key
+    starts: np.ndarray  # the rows of key code c: grouped[starts[c] : starts[c + 1]]
+    code_of: dict[str, int]  # a key's code: its position in `keys`
 
     @classmethod
     def of(cls, rows: pd.DataFrame, column: str) -> _Table:
         rows = rows.sort_values(column, kind="stable", ignore_index=True)
-        keys = pd.Index(rows[column].drop_duplicates().to_numpy(dtype=object))
-        return cls(rows, keys.get_indexer(rows[column].to_numpy(dtype=object)), keys)
+        return cls.grouped_by(rows, column)
+
+    @classmethod
+    def grouped_by(cls, rows: pd.DataFrame, column: str) -> _Table:
+        """The rows as they stand, grouped by a column (its missing values in no group)."""
+        keys = pd.Index(rows[column].dropna().drop_duplicates().to_numpy(dtype=object))
+        return cls.coded(rows, keys.get_indexer(rows[column].to_numpy(dtype=object)), keys)
+
+    @classmethod
+    def coded(cls, rows: pd.DataFrame, codes: np.ndarray, keys: pd.Index) -> _Table:
+        held = np.flatnonzero(codes >= 0)
+        grouped = held[np.argsort(codes[held], kind="stable")]
+        starts = np.searchsorted(codes[grouped], np.arange(len(keys) + 1))
+        return cls(rows, keys, grouped, starts, {key: code for code, key in enumerate(keys)})
 
     def payments(self, payments: pd.DataFrame) -> _Table:
-        """Payments as `_payments_of` reads them for these invoices' customers: coded by the
+        """Payments as `_payments_of` reads them for these invoices' customers: grouped by the
         customer of their invoice, in invoice id order (within a chunk of customers)."""
+        codes = np.full(len(self.rows), -1)
+        codes[self.grouped] = np.repeat(np.arange(len(self.keys)), np.diff(self.starts))
         invoice = positions_in(self.rows["invoice_id"], payments["invoice_id"])
-        customer = np.where(invoice >= 0, self.codes[np.maximum(invoice, 0)], -1)
+        customer = np.where(invoice >= 0, codes[np.maximum(invoice, 0)], -1)
         order = np.argsort(payments["invoice_id"].to_numpy(dtype=object), kind="stable")
         rows = payments.take(order).reset_index(drop=True)
-        return _Table(rows, customer[order], self.keys)
+        return _Table.coded(rows, customer[order], self.keys)
+
+    def positions(self, values: Sequence[str]) -> np.ndarray:
+        """The positions of what `read_by` returns: chunk by chunk of the distinct values in
+        their order, and in each chunk in row order (the database walks its index in key
+        order, and the rows are sorted as it stores them)."""
+        # A dict, not `Index.get_indexer`: a request names a few keys, and pandas' set-up
+        # would cost more than the look-ups.
+        found = np.array(
+            [self.code_of.get(value, -1) for value in dict.fromkeys(values)], dtype=np.intp
+        )
+        chunks = [
+            self._rows_of_codes(found[start : start + _CHUNK])
+            for start in range(0, len(found), _CHUNK)
+        ]
+        return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.intp)
+
+    def _rows_of_codes(self, codes: np.ndarray) -> np.ndarray:
+        codes = codes[codes >= 0]
+        first, counts = self.starts[codes], self.starts[codes + 1] - self.starts[codes]
+        # for each wanted row: its group's first slot plus its rank within the group
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.sort(self.grouped[np.repeat(first, counts) + offsets])
 
     def rows_of(self, values: Sequence[str]) -> pd.DataFrame:
-        """What `read_by` returns: chunk by chunk of the distinct values in their order, and in
-        each chunk by key (the database walks its index in key order)."""
-        unique = list(dict.fromkeys(values))
-        found = self.keys.get_indexer(pd.Index(unique, dtype=object))
-        chunk_of_key = np.full(len(self.keys) + 1, -1)  # the last slot: code -1, no key
-        chunk_of_key[found[found >= 0]] = np.flatnonzero(found >= 0) // _CHUNK
-        chunk = chunk_of_key[self.codes]
-        wanted = np.flatnonzero(chunk >= 0)
-        order = wanted[np.argsort(chunk[wanted], kind="stable")]
-        return self.rows.take(order).reset_index(drop=True)
+        """What `read_by` returns for these values: the same rows in the same order."""
+        return self.rows.take(self.positions(values)).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class LedgerSnapshot:
+    """The ledger tables as of one state of the import log, cut per request like the reads."""
+
     stamp: tuple[int, int]  # of the import log: (count, last id)
     tables: dict[str, _Table]  # none when the book is too large to hold
+    customers_by_siren: _Table | None = None  # the customer table grouped by SIREN
 
+    def customers_of(self, customer_ids: Sequence[str], sirens: Sequence[str]) -> pd.DataFrame:
+        """What `customers_of` reads: the accounts named by id or SIREN, sorted by id."""
+        by_id, by_siren = self.tables["customer"], self.customers_by_siren
+        assert by_siren is not None
+        positions = np.union1d(by_id.positions(customer_ids), by_siren.positions(sirens))
+        return by_id.rows.take(positions).reset_index(drop=True)
 
-class WholeLedger:
-    """The ledger tables held in memory, for batches that name a large part of the book.
-
-    Every write to the ledger logs an import in the same transaction (`LedgerStore.write`), so
-    the count and last id of the import log tell whether the tables read are still current.
-    """
-
-    def __init__(self, store: LedgerStore) -> None:
-        self.store = store
-        self._snapshot: _Snapshot | None = None
-        self._lock = threading.Lock()
-
-    def ledger_for(self, customers: pd.DataFrame, sirens: Sequence[str]) -> Ledger | None:
-        """What `ledger_for` would read, the same frames in the same order, or None when the
-        batch is too small to be worth the whole book, or the book too large to hold."""
+    def ledger_for(self, customers: pd.DataFrame, sirens: Sequence[str]) -> Ledger:
+        """What `ledger_for` reads: the same frames in the same order."""
         customer_ids, company_sirens = _keys_of(customers, sirens)
-        if len(customer_ids) <= _CHUNK:
-            return None
-        snapshot = self._current(len(customer_ids))
-        if snapshot is None:
-            return None
-        tables = snapshot.tables
+        tables = self.tables
         return Ledger(
             invoices=tables["invoice"].rows_of(customer_ids),
             payments=tables["payment"].rows_of(customer_ids),
@@ -196,14 +221,63 @@ class WholeLedger:
             legal_events=tables["legal_event"].rows_of(company_sirens),
         )
 
-    def _current(self, customer_count: int) -> _Snapshot | None:
+
+log = logging.getLogger(__name__)
+
+
+class WholeLedger:
+    """The ledger tables held in memory, so that a request reads no database but the import log.
+
+    Every write to the ledger logs an import in the same transaction (`LedgerStore.write`), so
+    the count and last id of the import log tell whether the tables read are still current.
+    A batch naming a large part of the book reads them on the spot; smaller requests read from
+    the database until a background read has loaded them (`load_in_background`, at start and
+    after each import).
+    """
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        self._snapshot: LedgerSnapshot | None = None
+        self._lock = threading.Lock()  # one reader of the whole book at a time
+        self._loader: threading.Thread | None = None
+        self._loader_lock = threading.Lock()
+
+    def current(self, subject_count: int) -> LedgerSnapshot | None:
+        """The tables as the ledger stands, or None when they are not loaded (yet) or the book
+        is too large to hold. `subject_count` customers and companies are to be scored."""
         stamp = self._stamp()
         snapshot = self._snapshot
         if snapshot is not None and snapshot.stamp == stamp:
             return snapshot if snapshot.tables else None
-        if customer_count < _WHOLE_SHARE * self.store.count("customer"):
+        if subject_count <= _CHUNK or subject_count < _WHOLE_SHARE * self.store.count("customer"):
+            self.load_in_background()
             return None
-        with self._lock:  # one reader at a time; the others wait for its snapshot
+        return self._load(stamp)
+
+    def load_in_background(self) -> None:
+        """Start reading the tables in a thread of their own, unless one already is."""
+        with self._loader_lock:
+            if self._loader is not None and self._loader.is_alive():
+                return
+            self._loader = threading.Thread(
+                target=self._load_quietly, name="whole-ledger", daemon=True
+            )
+            self._loader.start()
+
+    def wait_loaded(self, timeout: float | None = None) -> None:
+        """Wait for the background read, if one is under way (for tests and benchmarks)."""
+        loader = self._loader
+        if loader is not None:
+            loader.join(timeout)
+
+    def _load_quietly(self) -> None:
+        try:
+            self._load(self._stamp())
+        except Exception as error:  # requests still read the database: a slower path, not an outage
+            log.warning("the ledger was not loaded into memory: %s", error)
+
+    def _load(self, stamp: tuple[int, int]) -> LedgerSnapshot | None:
+        with self._lock:  # the other readers wait for this one's snapshot
             snapshot = self._snapshot
             if snapshot is None or snapshot.stamp != stamp:
                 snapshot = self._read(stamp)
@@ -217,20 +291,23 @@ class WholeLedger:
             count, last = connection.execute(query).one()
         return int(count), int(last)
 
-    def _read(self, stamp: tuple[int, int]) -> _Snapshot:
+    def _read(self, stamp: tuple[int, int]) -> LedgerSnapshot:
         """The tables as of `stamp`; none when the book is too large (remembered as well)."""
         if self.store.count("invoice") + self.store.count("payment") > _WHOLE_MAX_ROWS:
-            return _Snapshot(stamp, {})
+            return LedgerSnapshot(stamp, {})
         invoices = _Table.of(self.store.read("invoice"), "customer_id")
+        customers = _Table.of(self.store.read("customer"), "customer_id")
         tables = {
+            "customer": customers,
             "invoice": invoices,
             "payment": invoices.payments(self.store.read("payment")),
             **{name: _Table.of(self.store.read(name), "siren")
                for name in ("company", "financial_statement", "legal_event")},
         }  # fmt: skip
+        by_siren = _Table.grouped_by(customers.rows, "siren")
         if self._stamp() != stamp:  # an import landed meanwhile: serve this batch, keep nothing
-            return _Snapshot((-1, -1), tables)
-        return _Snapshot(stamp, tables)
+            return LedgerSnapshot((-1, -1), tables, by_siren)
+        return LedgerSnapshot(stamp, tables, by_siren)
 
 
 @dataclass(frozen=True)

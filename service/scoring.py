@@ -69,7 +69,8 @@ class Scorer:
         policy: TermsPolicy | None = None,
     ) -> None:
         self.store = store
-        self.whole_ledger = WholeLedger(store)  # for batches naming much of the book
+        self.whole_ledger = WholeLedger(store)  # the book in memory, when it fits
+        self.whole_ledger.load_in_background()
         self.host = host
         self.today = today
         self.policy = policy
@@ -163,10 +164,13 @@ class Scorer:
     ) -> tuple[list[_Subject], Ledger]:
         ids = [r.customer_id for r in requests if r.customer_id is not None]
         sirens = [s for r in requests if (s := _siren_of(r)) is not None]
-        customers = customers_of(self.store, ids, sirens)
-        ledger = self.whole_ledger.ledger_for(customers, sirens) or ledger_for(
-            self.store, customers, sirens
-        )
+        snapshot = self.whole_ledger.current(len(dict.fromkeys([*ids, *sirens])))
+        if snapshot is not None:
+            customers = snapshot.customers_of(ids, sirens)
+            ledger = snapshot.ledger_for(customers, sirens)
+        else:
+            customers = customers_of(self.store, ids, sirens)
+            ledger = ledger_for(self.store, customers, sirens)
         directory = _Directory.of(customers, ledger.companies)
         subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
         with_inline, keyed = _with_inline_companies(ledger, subjects)
