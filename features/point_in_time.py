@@ -288,9 +288,10 @@ def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
     # Binary searches run much faster over sorted needles: work in (customer, day) order.
     order = np.lexsort((as_of, query_customer))
     account = _positions(account_codes, query_customer[order])
+    sirens = _siren_codes(ledger, queries)
     sorted_queries = _Queries(
         customer=query_customer[order],
-        company=_query_companies(ledger, queries, account, order),
+        company=_query_companies(sirens, account, order),
         as_of=as_of[order],
         amount=queries["amount"].to_numpy(dtype=float)[order],
         terms=queries["terms_days"].to_numpy(dtype=float)[order],
@@ -303,7 +304,7 @@ def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
     columns = {
         **_history_features(book, sorted_queries),
         **_order_features(sorted_queries),
-        **_company_features(ledger, sorted_queries),
+        **_company_features(ledger, sirens, sorted_queries),
     }
     restore = np.empty_like(order)
     restore[order] = np.arange(len(order))
@@ -521,8 +522,10 @@ def _order_features(queries: _Queries) -> dict[str, np.ndarray]:
     }
 
 
-def _company_features(ledger: Ledger, queries: _Queries) -> dict[str, np.ndarray]:
-    registry, statements, events = _registry_codes(ledger)
+def _company_features(
+    ledger: Ledger, sirens: _SirenCodes, queries: _Queries
+) -> dict[str, np.ndarray]:
+    registry, statements, events = sirens.companies, sirens.statements, sirens.legal_events
     company, as_of = queries.company, queries.as_of
     return {
         **_registry_features(ledger.companies, registry, company, as_of),
@@ -531,21 +534,29 @@ def _company_features(ledger: Ledger, queries: _Queries) -> dict[str, np.ndarray
     }
 
 
-def _registry_codes(ledger: Ledger) -> list[np.ndarray]:
-    return codes_of(ledger.companies["siren"], ledger.statements["siren"],
-                    ledger.legal_events["siren"], ledger.customers["siren"])[:3]  # fmt: skip
+@dataclass(frozen=True)
+class _SirenCodes:
+    """The SIRENs of the company tables, the customer accounts and the queries in one code
+    space (one factorization: a request reads a few rows, and each costs pandas' set-up)."""
+
+    companies: np.ndarray
+    statements: np.ndarray
+    legal_events: np.ndarray
+    customers: np.ndarray
+    given: np.ndarray  # of the queries, in their order (-1 when not given)
 
 
-def _query_companies(
-    ledger: Ledger, queries: pd.DataFrame, account: np.ndarray, order: np.ndarray
-) -> np.ndarray:
-    """SIREN codes of the (sorted) queries: the one given, else the customer account's."""
+def _siren_codes(ledger: Ledger, queries: pd.DataFrame) -> _SirenCodes:
     given = queries["siren"] if "siren" in queries else pd.Series(pd.NA, index=queries.index)
-    *_, customer_sirens, given_codes = codes_of(
+    return _SirenCodes(*codes_of(
         ledger.companies["siren"], ledger.statements["siren"], ledger.legal_events["siren"],
         ledger.customers["siren"], given,
-    )  # fmt: skip
-    given_codes = given_codes[order]
+    ))  # fmt: skip
+
+
+def _query_companies(sirens: _SirenCodes, account: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """SIREN codes of the (sorted) queries: the one given, else the customer account's."""
+    customer_sirens, given_codes = sirens.customers, sirens.given[order]
     from_account = np.where(account >= 0, customer_sirens[np.maximum(account, 0)]
                             if len(customer_sirens) else -1, -1)  # fmt: skip
     return np.where(given_codes >= 0, given_codes, from_account)
@@ -633,10 +644,19 @@ def _with_previous_revenue(statements: pd.DataFrame) -> pd.DataFrame:
     the time this one was (so that growth is known as soon as this statement is)."""
     if statements.empty:
         return statements.assign(previous_revenue=pd.Series(dtype=float))
-    ordered = statements.sort_values(["_company", "fiscal_year_end"]).reset_index(drop=True)
-    previous = ordered.groupby("_company")[["revenue", "publication_date"]].shift(1)
-    known = previous["publication_date"] <= ordered["publication_date"]
-    return ordered.assign(previous_revenue=previous["revenue"].where(known))
+    # numpy rather than sort_values and groupby.shift: a request reads a few statements, and
+    # pandas' set-up would cost more than the work.
+    company = statements["_company"].to_numpy(dtype=np.int64)
+    fiscal_end = statements["fiscal_year_end"].to_numpy(dtype="datetime64[s]")
+    order = np.lexsort((fiscal_end, company))  # stable, missing year ends (NaT) last
+    ordered = statements.take(order).reset_index(drop=True)
+    company, published = company[order], day_numbers(ordered["publication_date"])
+    revenue = ordered["revenue"].to_numpy(dtype=float, na_value=np.nan)
+    same = np.r_[False, company[1:] == company[:-1]]
+    before = np.r_[NEVER, published[:-1]]
+    known = same & (before != NEVER) & (published != NEVER) & (before <= published)
+    previous = np.where(known, np.r_[np.nan, revenue[:-1]], np.nan)
+    return ordered.assign(previous_revenue=previous)
 
 
 def _legal_features(
