@@ -1,0 +1,57 @@
+"""A large batch is logged a slice at a time, still in one transaction: all or nothing, in order."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from features.ledger import LedgerStore
+from service.audit import AuditLog, DecisionFilter
+from service.records import migrate_service_tables
+from service.schemas import ScoreRequest, ScoreResponse
+
+# More than two slices of `service.audit._ROWS_PER_INSERT`, the last one short.
+BATCH = 4_003
+
+
+def _response(index: int) -> ScoreResponse:
+    return ScoreResponse.model_validate(
+        {
+            "decision_id": str(uuid.UUID(int=index + 1)),
+            "as_of": "2026-01-05",
+            "subject": {"customer_id": f"C{index:05d}", "siren": None, "name": None,
+                        "prospect": False, "basis": "history"},
+            "p_late": 0.3, "p_severe": 0.1, "expected_days_late": 4.0,
+            "due_date": "2026-02-04", "expected_payment_date": "2026-02-08", "grade": "C",
+            "review_required": False, "model_version": "m1",
+        }
+    )  # fmt: skip
+
+
+def _record(log: AuditLog, responses: list[ScoreResponse]) -> None:
+    requests = [ScoreRequest(customer_id=r.subject.customer_id) for r in responses]
+    log.record(requests, responses, caller="t", key_id=None, channel="batch",
+               policy_version="p1")  # fmt: skip
+
+
+def test_a_large_batch_is_logged_whole_and_in_order(store: LedgerStore) -> None:
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    responses = [_response(i) for i in range(BATCH)]
+    _record(log, responses)
+    logged = log.find(DecisionFilter(limit=BATCH + 1))
+    assert [d.decision_id for d in reversed(logged)] == [str(r.decision_id) for r in responses]
+    assert logged[0].request == {"customer_id": f"C{BATCH - 1:05d}"}
+    assert logged[0].response == responses[-1].model_dump(mode="json")
+
+
+def test_a_batch_failing_in_its_last_slice_logs_nothing(store: LedgerStore) -> None:
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    responses = [_response(i) for i in range(BATCH)]
+    responses[-1] = _response(0)  # a decision id already in the first slice
+    with pytest.raises(sa.exc.IntegrityError):
+        _record(log, responses)
+    assert log.find(DecisionFilter()) == []
