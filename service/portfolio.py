@@ -5,10 +5,11 @@ registry rows, accounts and legal events, selected by id and SIREN with indexed 
 a request costs the same whatever the size of the ledger.
 
 When the book is small enough to hold, requests read it from `WholeLedger` instead: the tables
-kept in memory (loaded in the background at start, read again when an import has changed the
-ledger), with each key's rows located once per load. It hands out the same rows in the same
-order as SQLite's indexed look-ups, so the features (whose sums depend on the order of the rows)
-come out the same to the last bit; a request then costs a slice of arrays, not six queries.
+kept in memory (loaded in the background from the first request on, read again when an import
+has changed the ledger), with each key's rows located once per load. It hands out the same rows
+in the same order as SQLite's indexed look-ups, so the features (whose sums depend on the order
+of the rows) come out the same to the last bit; a request then costs a slice of arrays, not six
+queries.
 """
 
 from __future__ import annotations
@@ -231,8 +232,8 @@ class WholeLedger:
     Every write to the ledger logs an import in the same transaction (`LedgerStore.write`), so
     the count and last id of the import log tell whether the tables read are still current.
     A batch naming a large part of the book reads them on the spot; smaller requests read from
-    the database until a background read has loaded them (`load_in_background`, at start and
-    after each import).
+    the database until a background read has loaded them (`load_in_background`, started by the
+    first such request and by the first after each import).
     """
 
     def __init__(self, store: LedgerStore) -> None:

@@ -69,8 +69,9 @@ class Scorer:
         policy: TermsPolicy | None = None,
     ) -> None:
         self.store = store
-        self.whole_ledger = WholeLedger(store)  # the book in memory, when it fits
-        self.whole_ledger.load_in_background()
+        # The book in memory when it fits, loaded in the background from the first score on
+        # (not at start: the load would compete with the worker's start-up for the CPU).
+        self.whole_ledger = WholeLedger(store)
         self.host = host
         self.today = today
         self.policy = policy
