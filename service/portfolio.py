@@ -5,7 +5,7 @@ registry rows, accounts and legal events, selected by id and SIREN with indexed 
 a request costs the same whatever the size of the ledger.
 
 When the book is small enough to hold, requests read it from `WholeLedger` instead: the tables
-kept in memory (loaded in the background from the first request on, read again when an import
+kept in memory (loaded in the background once the worker is ready, read again when an import
 has changed the ledger), with each key's rows located once per load. It hands out the same rows
 in the same order as SQLite's indexed look-ups, so the features (whose sums depend on the order
 of the rows) come out the same to the last bit; a request then costs a slice of arrays, not six
@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -125,6 +126,9 @@ def _keys_of(customers: pd.DataFrame, sirens: Sequence[str]) -> tuple[list[str],
 # the ledger is at most this large (about 100 bytes a row in memory).
 _WHOLE_SHARE = 0.25
 _WHOLE_MAX_ROWS = 2_000_000
+# How long the background read waits for its condition (e.g. the model loaded), and how often
+# it looks.
+_WAIT_SECONDS, _POLL_SECONDS = 60.0, 0.1
 
 
 @dataclass(frozen=True)
@@ -232,8 +236,8 @@ class WholeLedger:
     Every write to the ledger logs an import in the same transaction (`LedgerStore.write`), so
     the count and last id of the import log tell whether the tables read are still current.
     A batch naming a large part of the book reads them on the spot; smaller requests read from
-    the database until a background read has loaded them (`load_in_background`, started by the
-    first such request and by the first after each import).
+    the database until a background read has loaded them (`load_in_background`, started once the
+    worker is ready and by the first such request after each import).
     """
 
     def __init__(self, store: LedgerStore) -> None:
@@ -255,13 +259,14 @@ class WholeLedger:
             return None
         return self._load(stamp)
 
-    def load_in_background(self) -> None:
-        """Start reading the tables in a thread of their own, unless one already is."""
+    def load_in_background(self, once: Callable[[], bool] | None = None) -> None:
+        """Start reading the tables in a thread of their own, unless one already is; `once`
+        given, the thread waits until it holds (for a minute at most) before reading."""
         with self._loader_lock:
             if self._loader is not None and self._loader.is_alive():
                 return
             self._loader = threading.Thread(
-                target=self._load_quietly, name="whole-ledger", daemon=True
+                target=self._load_quietly, args=(once,), name="whole-ledger", daemon=True
             )
             self._loader.start()
 
@@ -271,7 +276,11 @@ class WholeLedger:
         if loader is not None:
             loader.join(timeout)
 
-    def _load_quietly(self) -> None:
+    def _load_quietly(self, once: Callable[[], bool] | None) -> None:
+        waited = 0.0
+        while once is not None and not once() and waited < _WAIT_SECONDS:
+            time.sleep(_POLL_SECONDS)
+            waited += _POLL_SECONDS
         try:
             self._load(self._stamp())
         except Exception as error:  # requests still read the database: a slower path, not an outage

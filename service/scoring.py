@@ -69,9 +69,10 @@ class Scorer:
         policy: TermsPolicy | None = None,
     ) -> None:
         self.store = store
-        # The book in memory when it fits, loaded in the background from the first score on
-        # (not at start: the load would compete with the worker's start-up for the CPU).
+        # The book in memory when it fits, loaded in the background once a model serves (not
+        # before: the load would compete with the worker's start-up for the CPU).
         self.whole_ledger = WholeLedger(store)
+        self.whole_ledger.load_in_background(once=lambda: host.ready)
         self.host = host
         self.today = today
         self.policy = policy
