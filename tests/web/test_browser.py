@@ -172,9 +172,12 @@ def test_what_if_updates_the_terms_in_place(rep: Tab) -> None:
     rep.snap("what-if")
 
 
-def test_portfolio_alert_leads_to_the_customer_card(admin: Tab) -> None:
+def test_portfolio_alert_leads_to_the_customer_card(admin: Tab, live_server: LiveServer) -> None:
     page = admin.page
-    admin.open("/portfolio")  # reloads by itself while today's scoring runs
+    admin.open("/portfolio")  # starts today's scoring if no page did yet
+    # On a loaded machine the scoring can outlast the page's own reloads: wait for it here.
+    live_server.app.state.web.scoring.wait(60)
+    admin.open("/portfolio")
     expect(page.locator("#by-grade")).to_be_visible()
     expect(page.locator("#aged-balance rect")).to_have_count(5)
     worsened = page.locator("#alerts-worsened a")
