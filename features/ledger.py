@@ -74,6 +74,19 @@ def create_ledger_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def upgrade_schema(engine: Engine, migrations: Path) -> None:
+    """Run the Alembic migrations in `migrations` up to their head, on a connection the
+    environment script receives (each set of tables keeps its own version table)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
 class LedgerStore:
     """Read and write the canonical ledger tables."""
 
@@ -89,14 +102,7 @@ class LedgerStore:
         return store
 
     def migrate(self) -> None:
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        upgrade_schema(self.engine, MIGRATIONS)
 
     def close(self) -> None:
         self.engine.dispose()

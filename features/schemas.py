@@ -23,6 +23,7 @@ from features.siren import normalized_sirens, siren_problems
 FieldKind = Literal["string", "date", "float", "int", "bool"]
 ROW = "_row"  # source row number carried beside the data, for error messages
 MAX_AMOUNT = 1e10  # ten billion euros: above this an amount is a typing error, not an invoice
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # an address with a domain
 MIN_AMOUNT = 0.01  # a cent: below this a positive amount is a unit error, and ratios to it overflow
 EARLIEST_DATE = pd.Timestamp("1900-01-01")
 LATEST_DATE = pd.Timestamp("2100-12-31")
@@ -215,8 +216,7 @@ CUSTOMER = TableSpec(
         Field("name", "string", "account name"),
         Field("payer_name", "string", "the person who pays the invoices"),
         Field("payer_email", "string", "the payer's email",
-              checks=(pa.Check.str_matches(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-                                           error="is not an email address"),)),
+              checks=(pa.Check.str_matches(EMAIL_PATTERN, error="is not an email address"),)),
         Field("payer_phone", "string", "the payer's phone number"),
         Field("preferred_channel", "string", "email, sms, phone or letter",
               checks=(_one_of(REMINDER_CHANNELS),)),

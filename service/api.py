@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from features.ledger import LedgerStore
-from service.audit import AuditLog, Decision, DecisionFilter
+from service.audit import AuditLog, DecisionFilter
 from service.auth import require
-from service.errors import BatchTooLarge, ErrorBody, UnknownDecision
+from service.errors import BatchTooLarge, ErrorBody, NotFound
 from service.ingestion import Answer, Idempotency, Ingestor, request_digest
 from service.keys import ApiKey, ApiKeys, Permission
 from service.metrics import ServiceMetrics
@@ -135,8 +135,7 @@ def score_batch(
     limit = state.settings.max_batch
     if len(body.items) > limit:
         raise BatchTooLarge(len(body.items), limit)
-    fields = [f"items[{i}]." for i in range(len(body.items))]
-    results = scorer.score(body.items, explain=body.explain, fields=fields)
+    results = scorer.score(body.items, explain=body.explain, fields=_item_fields(body.items))
     _log_decisions(state, caller, "batch", body.items, results)
     state.metrics.scored(r.grade for r in results)
     version = results[0].model_version if results else state.host.model.version
@@ -258,7 +257,7 @@ def policy(state: StateDep, _caller: PolicyReader) -> PolicyOut:
     """The version and content of the terms policy the service recommends terms with."""
     terms_policy = state.scorer.policy
     if terms_policy is None:
-        raise UnknownDecision("policy", "this service recommends no terms (no policy loaded)")
+        raise NotFound("this service recommends no terms (no policy loaded)")
     return PolicyOut(
         version=terms_policy.version,
         source=terms_policy.source,
@@ -281,8 +280,8 @@ def decision(
     """Who asked, the inputs, the model and policy versions and the answer, as recorded."""
     found = state.audit.get(decision_id)
     if found is None:
-        raise UnknownDecision(decision_id)
-    return _decision_out(found)
+        raise NotFound(f"no decision with id {decision_id!r} in the decision log")
+    return found
 
 
 @v1.get("/decisions", tags=["audit"], summary="Logged decisions, newest first")
@@ -309,7 +308,7 @@ def decisions(
     )  # fmt: skip
     return DecisionList(
         count=len(found),
-        items=[_decision_out(d) for d in found],
+        items=found,
         next_before=found[-1].entry if len(found) == limit else None,
     )
 
@@ -369,8 +368,8 @@ def put_invoice(
 def put_invoices(body: InvoiceBatch, state: StateDep, caller: Ingesting) -> JSONResponse:
     """One bad item refuses the whole batch, naming it (`items[3].due_date`)."""
     rows = [item.model_dump(mode="json") for item in body.items]
-    fields = [f"items[{i}]." for i in range(len(rows))]
-    return _answer_response(state.ingestor.invoices(rows, caller=caller.name, fields=fields))
+    answer = state.ingestor.invoices(rows, caller=caller.name, fields=_item_fields(rows))
+    return _answer_response(answer)
 
 
 @v1.post(
@@ -415,10 +414,15 @@ def post_payments(
     answer = state.ingestor.payments(
         payload["items"],
         caller=caller.name,
-        fields=[f"items[{i}]." for i in range(len(body.items))],
+        fields=_item_fields(body.items),
         idempotency=_idempotency(caller, idempotency_key, request, payload),
     )
     return _answer_response(answer)
+
+
+def _item_fields(items: Sequence[object]) -> list[str]:
+    """How errors name the fields of a bulk request's items: `items[3].amount`."""
+    return [f"items[{i}]." for i in range(len(items))]
 
 
 def _idempotency(
@@ -470,7 +474,3 @@ def _current_grade(
         model_version=scored.model_version,
         decision_id=scored.decision_id,
     )
-
-
-def _decision_out(found: Decision) -> DecisionOut:
-    return DecisionOut(**asdict(found))

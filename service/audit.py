@@ -17,35 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from service.schemas import ScoreResponse, ScoreSubject
+from service.schemas import DecisionOut, ScoreResponse, ScoreSubject
 from service.tables import decision
 
-__all__ = ["AuditLog", "Decision", "DecisionFilter"]
+__all__ = ["AuditLog", "DecisionFilter"]
 
 # Rows serialised and inserted at a time: bounds a large batch's memory, at no cost in speed.
 _ROWS_PER_INSERT = 2_000
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One logged decision."""
-
-    entry: int
-    decision_id: str
-    decided_at: datetime
-    caller: str
-    channel: str
-    as_of: date
-    customer_id: str | None
-    siren: str | None
-    amount: float | None
-    grade: str
-    p_late: float
-    p_severe: float
-    model_version: str
-    policy_version: str | None
-    request: dict[str, Any]
-    response: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -98,14 +76,14 @@ class AuditLog:
                 ]
                 connection.execute(decision.insert(), rows)
 
-    def get(self, decision_id: str) -> Decision | None:
+    def get(self, decision_id: str) -> DecisionOut | None:
         with self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(decision).where(decision.c.decision_id == decision_id)
             ).one_or_none()
         return None if row is None else _decision(row)
 
-    def find(self, criteria: DecisionFilter) -> list[Decision]:
+    def find(self, criteria: DecisionFilter) -> list[DecisionOut]:
         """Decisions matching every given criterion, newest first, at most `limit`."""
         query = sa.select(decision).order_by(decision.c.entry.desc()).limit(criteria.limit)
         equal = {
@@ -164,9 +142,9 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _decision(row: sa.Row[Any]) -> Decision:
+def _decision(row: sa.Row[Any]) -> DecisionOut:
     m = row._mapping
-    return Decision(
+    return DecisionOut(
         entry=int(m["entry"]),
         decision_id=str(m["decision_id"]),
         decided_at=_aware(m["decided_at"]),

@@ -47,7 +47,6 @@ def authenticated(
     key = _keys(request).authenticate(token)
     if key is None:
         raise NotAuthenticated("the API key is unknown or was revoked")
-    request.state.caller = key
     return key
 
 

@@ -38,11 +38,11 @@ __all__ = [
     "ModelNotReady",
     "ModelReloadRefused",
     "NotAuthenticated",
+    "NotFound",
     "RequestConflict",
     "RequestRejected",
     "UnknownCompany",
     "UnknownCustomer",
-    "UnknownDecision",
     "field_name",
     "install_error_handlers",
 ]
@@ -69,12 +69,8 @@ class UnknownCompany(CreditRiskError, LookupError):
         )
 
 
-class UnknownDecision(CreditRiskError, LookupError):
-    """A decision id the log does not hold (or a record the service does not have)."""
-
-    def __init__(self, decision_id: str, message: str | None = None) -> None:
-        self.decision_id = decision_id
-        super().__init__(message or f"no decision with id {decision_id!r} in the decision log")
+class NotFound(CreditRiskError, LookupError):
+    """Something the request names that the service does not hold (a decision id, a policy)."""
 
 
 class InvalidField(CreditRiskError, ValueError):
@@ -159,7 +155,7 @@ _STATUS: tuple[tuple[type[CreditRiskError], int, str], ...] = (
     (InvalidField, 422, "invalid_field"),
     (UnknownCustomer, 404, "unknown_customer"),
     (UnknownCompany, 404, "unknown_company"),
-    (UnknownDecision, 404, "not_found"),
+    (NotFound, 404, "not_found"),
     (BatchTooLarge, 413, "batch_too_large"),
     (ConflictingRecord, 409, "conflicting_record"),
     (IdempotencyKeyReused, 422, "idempotency_key_reused"),

@@ -72,10 +72,6 @@ class ApiKey:
     def permissions(self) -> frozenset[Permission]:
         return frozenset().union(*(ROLES[role] for role in self.roles if role in ROLES))
 
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
     def may(self, permission: Permission) -> bool:
         return permission in self.permissions
 

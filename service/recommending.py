@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.schemas import EMAIL_PATTERN
 from service.terms import (
     PayerContact,
     RequestedTerms,
@@ -23,7 +24,7 @@ from service.terms import (
     TermsRequest,
     recommend_terms,
 )
-from service.terms.request import EMAIL_PATTERN, PHONE_PATTERN
+from service.terms.request import PHONE_PATTERN
 
 __all__ = ["COMPANY_FIELDS", "CUSTOMER_FIELDS", "TERMS_FEATURES", "terms_for"]
 

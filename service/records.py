@@ -6,6 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from features.ledger import upgrade_schema
+
 __all__ = ["migrate_service_tables"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -13,11 +15,4 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def migrate_service_tables(engine: Engine) -> None:
     """Run the service's Alembic migrations (their own version table) on this database."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    upgrade_schema(engine, MIGRATIONS)

@@ -13,9 +13,9 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from features.schemas import HEADCOUNT_BANDS, MAX_AMOUNT, MIN_AMOUNT
+from features.schemas import EMAIL_PATTERN, HEADCOUNT_BANDS, MAX_AMOUNT, MIN_AMOUNT
 from features.siren import normalize_siren
-from service.terms.request import EMAIL_PATTERN, PHONE_PATTERN
+from service.terms.request import PHONE_PATTERN
 
 __all__ = [
     "INGEST_MAX_ITEMS",

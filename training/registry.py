@@ -145,10 +145,10 @@ def compare(
         return PromotionDecision(True, ["no champion yet"])
     checks = []
     for target in rules.targets:
-        checks.append(_not_lower(metric_key(target, "roc_auc"), champion, challenger,
-                                 rules.max_auc_drop))  # fmt: skip
-        checks.append(_not_higher(metric_key(target, "brier"), champion, challenger,
-                                  rules.max_brier_rise))  # fmt: skip
+        checks.append(_not_worse(metric_key(target, "roc_auc"), champion, challenger,
+                                 rules.max_auc_drop, higher_is_better=True))  # fmt: skip
+        checks.append(_not_worse(metric_key(target, "brier"), champion, challenger,
+                                 rules.max_brier_rise, higher_is_better=False))  # fmt: skip
         checks.append(_calibrated(metric_key(target, "ece"), champion, challenger, rules.max_ece))
     failures = [reason for passed, reason in checks if not passed]
     if failures:
@@ -169,30 +169,24 @@ def _missing(key: str, champion: float, challenger: float) -> str | None:
     return None
 
 
-def _not_lower(
-    key: str, champion: Mapping[str, float], challenger: Mapping[str, float], tolerance: float
+def _not_worse(
+    key: str,
+    champion: Mapping[str, float],
+    challenger: Mapping[str, float],
+    tolerance: float,
+    *,
+    higher_is_better: bool,
 ) -> tuple[bool, str]:
+    """The challenger's metric is at most `tolerance` worse than the champion's."""
     old, new = _value(champion, key), _value(challenger, key)
     if problem := _missing(key, old, new):
         return False, problem
-    if new < old - tolerance:
+    worse, side = ("lower", "below") if higher_is_better else ("higher", "above")
+    if new < old - tolerance if higher_is_better else new > old + tolerance:
         return False, (
-            f"{key}: challenger {new:.4f} is more than {tolerance} below champion {old:.4f}"
+            f"{key}: challenger {new:.4f} is more than {tolerance} {side} champion {old:.4f}"
         )
-    return True, f"{key}: challenger {new:.4f}, champion {old:.4f} (at most {tolerance} lower)"
-
-
-def _not_higher(
-    key: str, champion: Mapping[str, float], challenger: Mapping[str, float], tolerance: float
-) -> tuple[bool, str]:
-    old, new = _value(champion, key), _value(challenger, key)
-    if problem := _missing(key, old, new):
-        return False, problem
-    if new > old + tolerance:
-        return False, (
-            f"{key}: challenger {new:.4f} is more than {tolerance} above champion {old:.4f}"
-        )
-    return True, f"{key}: challenger {new:.4f}, champion {old:.4f} (at most {tolerance} higher)"
+    return True, f"{key}: challenger {new:.4f}, champion {old:.4f} (at most {tolerance} {worse})"
 
 
 def _calibrated(

@@ -7,10 +7,10 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from features.schemas import EMAIL_PATTERN
 from service.terms.law import DeadlineBasis, normalized_naf
 
 __all__ = [
-    "EMAIL_PATTERN",
     "PHONE_PATTERN",
     "Grade",
     "PayerContact",
@@ -33,8 +33,8 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-# Where a reminder can go: an address with a domain, a phone number a person can dial.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Where a reminder can go: an address with a domain (as the ledger checks it), a phone number
+# a person can dial.
 PHONE_PATTERN = r"^\+?[0-9 .()-]{6,20}$"
 
 

@@ -11,10 +11,10 @@ import pandas as pd
 
 from features.point_in_time import NEVER, day_numbers, settlement_days
 from service.api import ServiceState
-from service.audit import Decision, DecisionFilter
+from service.audit import DecisionFilter
 from service.portfolio import ledger_for, read_by
 from service.profiles import customer_profile
-from service.schemas import CustomerResponse
+from service.schemas import CustomerResponse, DecisionOut
 from service.web.dunning import PlanStep, StepStanding, plan_steps, standing
 
 __all__ = ["CustomerView", "GradePoint", "InvoiceLine", "customer_view"]
@@ -53,7 +53,7 @@ class CustomerView:
     open_invoices: list[InvoiceLine]  # the oldest due first
     grades: list[GradePoint]  # oldest first
     plan: list[PlanStep]
-    latest: Decision | None
+    latest: DecisionOut | None
 
 
 def _day(number: int) -> date:
