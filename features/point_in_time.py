@@ -17,7 +17,7 @@ events of its customer happened before t, and cumulative sums give totals over t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
@@ -180,10 +180,7 @@ def codes_of(*columns: pd.Series) -> list[np.ndarray]:
     Equal strings get equal codes across the columns, so codes compare where strings would;
     factorizing Arrow strings is far faster than hashing Python objects.
     """
-    texts = [column.astype("str") if len(column) else column.astype(object) for column in columns]
-    codes, _ = pd.factorize(pd.concat(texts, ignore_index=True).array)
-    bounds = np.cumsum([0, *(len(t) for t in texts)])
-    return [codes[a:b].astype(np.int64) for a, b in pairwise(bounds)]
+    return _factorized(*columns)[0]
 
 
 def positions_in(keys: pd.Series, values: pd.Series) -> np.ndarray:
@@ -200,15 +197,25 @@ def _positions(key_codes: np.ndarray, value_codes: np.ndarray) -> np.ndarray:
 
 
 def _group_cumsum(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Running sum of values within runs of equal, sorted group labels."""
-    total = np.cumsum(values)
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    offsets = np.repeat(total[starts] - values[starts], np.diff(np.r_[starts, len(groups)]))
-    return total - offsets
+    """Running sum of values within runs of equal, sorted group labels.
+
+    Each group's sum starts from zero and adds its values in order, so it comes out the same to
+    the last bit whatever other groups the arrays hold (a customer's figures never depend on
+    which other customers a request or the book contains).
+    """
+    if len(values) == 0:
+        return np.zeros(0)
+    sums = pd.Series(values.astype(float, copy=False)).groupby(groups, sort=False).cumsum()
+    return sums.to_numpy(dtype=float)
+
+
+def _first_of_runs(groups: np.ndarray) -> np.ndarray:
+    """True where a run of equal (sorted) group labels begins."""
+    return np.r_[True, groups[1:] != groups[:-1]] if len(groups) else np.zeros(0, dtype=bool)
 
 
 class _Stream:
-    """Events of one kind sorted by (customer, day), with cumulative sums of their values."""
+    """Events of one kind sorted by (customer, day), with per-customer running sums."""
 
     def __init__(self, customer: np.ndarray, day: np.ndarray, **values: np.ndarray) -> None:
         keys = customer * _SHIFT + day
@@ -216,11 +223,15 @@ class _Stream:
         self.customer = customer[order]
         self.day = day[order]
         self.keys = keys[order]
-        self.sums = {
-            name: np.r_[0.0, np.cumsum(value[order].astype(float))]
-            for name, value in values.items()
-        }
-        self.values = {name: value[order] for name, value in values.items()}
+        first = _first_of_runs(self.customer)
+        # running[i]: the sum of its customer's values up to event i; before[i]: up to the event
+        # ahead of it (zero for a customer's first), so that totals subtract within a customer.
+        self.running: dict[str, np.ndarray] = {}
+        self.before_event: dict[str, np.ndarray] = {}
+        for name, value in values.items():
+            running = _group_cumsum(self.customer, value[order])
+            self.running[name] = running
+            self.before_event[name] = np.where(first, 0.0, np.r_[0.0, running[:-1]])
 
     def before(self, customer: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) positions of each query customer's events dated before its day."""
@@ -229,7 +240,13 @@ class _Stream:
         return start, end
 
     def total(self, name: str, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-        return self.sums[name][end] - self.sums[name][start]
+        """Sum of the values of events start..end-1 (all of one customer; 0 when none)."""
+        running = self.running[name]
+        if len(running) == 0:
+            return np.zeros(len(start))
+        last = np.clip(end - 1, 0, len(running) - 1)
+        first = np.clip(start, 0, len(running) - 1)
+        return np.where(end > start, running[last] - self.before_event[name][first], 0.0)
 
 
 @dataclass(frozen=True)
@@ -257,60 +274,159 @@ class _Queries:
     po_given: np.ndarray  # 1 when the order carries a purchase-order number, NaN if not said
 
 
+class _Codes:
+    """Keys (customer ids or SIRENs) and their integer codes, for looking queries up.
+
+    A key the ledger does not hold gets `unknown`, a code no row carries; a missing key -1.
+    """
+
+    def __init__(self, keys: pd.Index | pd.api.extensions.ExtensionArray | np.ndarray) -> None:
+        self.code_of = {str(key): code for code, key in enumerate(keys)}
+        self.unknown = len(self.code_of)
+
+    def __call__(self, values: pd.Series) -> np.ndarray:
+        return self.of(values.astype(object).where(values.notna(), None).tolist())
+
+    def of(self, values: Sequence[str | None]) -> np.ndarray:
+        code_of, unknown = self.code_of, self.unknown
+        return np.array(
+            [-1 if value is None else code_of.get(value, unknown) for value in values],
+            dtype=np.int64,
+        )
+
+
+def _lookup(codes: np.ndarray, size: int) -> np.ndarray:
+    """A table from code to row position: size + 2 slots so that the `unknown` code (size) and
+    a missing one (-1, the last slot) both find no row."""
+    where = np.full(size + 2, -1, dtype=np.intp)
+    where[codes[codes >= 0]] = np.flatnonzero(codes >= 0)
+    where[-1] = -1
+    return where
+
+
+class PreparedLedger:
+    """A ledger turned once into the sorted arrays and running sums that queries search.
+
+    Preparing costs about what one `build_features` over the ledger costs; each query then
+    costs a few binary searches. Training prepares the ledger once for all its invoices; the
+    service prepares the book it holds in memory, so that a score reads no frame at all.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        invoices, customers = ledger.invoices, ledger.customers
+        (book_customer, account_codes), customer_keys = _factorized(
+            invoices["customer_id"], customers["customer_id"]
+        )
+        self.customer_codes = _Codes(customer_keys)
+        # Codes of the invoices' own customers: training's queries are the invoices themselves.
+        self.invoice_customers = invoices["customer_id"]
+        self.book_customer = book_customer
+        self._history = _History(
+            _Book(
+                customer=book_customer,
+                issue=day_numbers(invoices["issue_date"]),
+                due=day_numbers(invoices["due_date"]),
+                settled=settlement_days(invoices, ledger.payments),
+                amount=invoices["amount"].to_numpy(dtype=float),
+                disputed=invoices["disputed"].astype("boolean").fillna(False).to_numpy(dtype=bool),
+            )
+        )
+        (registry, statements, events, account_sirens), siren_keys = _factorized(
+            ledger.companies["siren"], ledger.statements["siren"], ledger.legal_events["siren"],
+            customers["siren"],
+        )  # fmt: skip
+        self.siren_codes = _Codes(siren_keys)
+        self._account_of = _lookup(account_codes, self.customer_codes.unknown)
+        self._account_siren = account_sirens
+        self._po_required = customers["po_required"].astype("boolean").fillna(False).to_numpy(float)
+        self._registry = _Registry(ledger.companies, registry, self.siren_codes.unknown)
+        self._accounts = _Accounts(ledger.statements, statements)
+        self._legal = _Legal(ledger.legal_events, events)
+
+    def features(self, queries: pd.DataFrame) -> pd.DataFrame:
+        """Features of each query row as of its day (see `build_features`)."""
+        if _same_column(queries["customer_id"], self.invoice_customers):
+            customer = self.book_customer
+        else:
+            customer = self.customer_codes(queries["customer_id"])
+        given = (
+            self.siren_codes(queries["siren"])
+            if "siren" in queries
+            else np.full(len(queries), -1, dtype=np.int64)
+        )
+        matrix = self.matrix(
+            customer,
+            given,
+            day_numbers(queries["as_of"]),
+            queries["amount"].to_numpy(dtype=float),
+            queries["terms_days"].to_numpy(dtype=float),
+            _po_given(queries),
+        )
+        return pd.DataFrame(matrix.T, columns=list(FEATURES), index=queries.index, copy=False)
+
+    def matrix(
+        self,
+        customer: np.ndarray,
+        siren: np.ndarray,
+        as_of: np.ndarray,
+        amount: np.ndarray,
+        terms: np.ndarray,
+        po_given: np.ndarray,
+    ) -> np.ndarray:
+        """The features as a (feature, query) block, queries in the order given.
+
+        customer and siren are codes (`customer_codes.of`, `siren_codes.of`; -1 when not
+        given), as_of day numbers, po_given 1/0 or NaN when the order does not say.
+        """
+        # Binary searches run much faster over sorted needles: work in (customer, day) order.
+        order = np.lexsort((as_of, customer))
+        account = self._account_of[customer[order]]
+        from_account = np.where(
+            account >= 0,
+            self._account_siren[np.maximum(account, 0)] if len(self._account_siren) else -1,
+            -1,
+        )
+        given = siren[order]
+        sorted_queries = _Queries(
+            customer=customer[order],
+            company=np.where(given >= 0, given, from_account),
+            as_of=as_of[order],
+            amount=amount[order],
+            terms=terms[order],
+            po_required=_take(self._po_required, account),
+            po_given=po_given[order],
+        )
+        columns = {
+            **self._history.features(sorted_queries),
+            **_order_features(sorted_queries),
+            **self._registry.features(sorted_queries),
+            **self._accounts.features(sorted_queries),
+            **self._legal.features(sorted_queries),
+        }
+        restore = np.empty_like(order)
+        restore[order] = np.arange(len(order))
+        return _restored(columns, restore)
+
+
+def _factorized(*columns: pd.Series) -> tuple[list[np.ndarray], pd.Index]:
+    """Integer codes of string columns in one shared code space (-1 for missing values), and
+    the keys the codes stand for."""
+    texts = [column.astype("str") if len(column) else column.astype(object) for column in columns]
+    codes, keys = pd.factorize(pd.concat(texts, ignore_index=True).array)
+    bounds = np.cumsum([0, *(len(t) for t in texts)])
+    return [codes[a:b].astype(np.int64) for a, b in pairwise(bounds)], pd.Index(keys)
+
+
 def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
     """Features of each query row as of its day.
 
     queries: `as_of` (the decision day: an invoice's issue date, or today for a new order),
     `customer_id` (may be missing for a prospect), `siren` (may be missing when the customer's
-    is known), `amount` and `terms_days`. Returns one row per query, in the same order and
-    index, with the columns of FEATURES.
+    is known), `amount` and `terms_days`, optionally `po_number`. Returns one row per query,
+    in the same order and index, with the columns of FEATURES. A customer or SIREN the ledger
+    does not hold has no history and no company data.
     """
-    invoices = ledger.invoices
-    if _same_column(queries["customer_id"], invoices["customer_id"]):
-        # Scoring the ledger's own invoices (training): one factorization serves both.
-        book_customer, account_codes = codes_of(
-            invoices["customer_id"], ledger.customers["customer_id"]
-        )
-        query_customer = book_customer
-    else:
-        book_customer, query_customer, account_codes = codes_of(
-            invoices["customer_id"], queries["customer_id"], ledger.customers["customer_id"]
-        )
-    book = _Book(
-        customer=book_customer,
-        issue=day_numbers(invoices["issue_date"]),
-        due=day_numbers(invoices["due_date"]),
-        settled=settlement_days(invoices, ledger.payments),
-        amount=invoices["amount"].to_numpy(dtype=float),
-        disputed=invoices["disputed"].astype("boolean").fillna(False).to_numpy(dtype=bool),
-    )
-    as_of = day_numbers(queries["as_of"])
-    # Binary searches run much faster over sorted needles: work in (customer, day) order.
-    order = np.lexsort((as_of, query_customer))
-    account = _positions(account_codes, query_customer[order])
-    sirens = _siren_codes(ledger, queries)
-    sorted_queries = _Queries(
-        customer=query_customer[order],
-        company=_query_companies(sirens, account, order),
-        as_of=as_of[order],
-        amount=queries["amount"].to_numpy(dtype=float)[order],
-        terms=queries["terms_days"].to_numpy(dtype=float)[order],
-        po_required=_take(
-            ledger.customers["po_required"].astype("boolean").fillna(False).to_numpy(float),
-            account,
-        ),
-        po_given=_po_given(queries)[order],
-    )
-    columns = {
-        **_history_features(book, sorted_queries),
-        **_order_features(sorted_queries),
-        **_company_features(ledger, sirens, sorted_queries),
-    }
-    restore = np.empty_like(order)
-    restore[order] = np.arange(len(order))
-    return pd.DataFrame(
-        _restored(columns, restore).T, columns=list(FEATURES), index=queries.index, copy=False
-    )
+    return PreparedLedger(ledger).features(queries)
 
 
 def _restored(columns: Mapping[str, np.ndarray], restore: np.ndarray) -> np.ndarray:
@@ -342,32 +458,65 @@ def _same_column(a: pd.Series, b: pd.Series) -> bool:
     return len(a) == len(b) and len(a) > 0 and bool(a.array.equals(b.array))
 
 
-def _objects(values: pd.Series) -> np.ndarray:
-    """A column as Python objects with None for missing values."""
-    return np.asarray(values.to_numpy(dtype=object, na_value=None), dtype=object)
-
-
 Range = tuple[np.ndarray, np.ndarray]  # (start, end) positions of events in a _Stream
 
 
-def _history_features(book: _Book, queries: _Queries) -> dict[str, np.ndarray]:
-    customer, as_of = queries.customer, queries.as_of
-    issued = _Stream(book.customer, book.issue, amount=book.amount, disputed=book.disputed,
-                     terms=(book.due - book.issue).astype(float))  # fmt: skip
-    # Invoices not settled (yet) sort last in their customer's stream, on day NEVER, so they
-    # are never among the events before t.
-    done = book.settled != NEVER
-    days_late = np.where(done, book.settled - book.due, 0).astype(float)
-    settled = _Stream(book.customer, book.settled, amount=book.amount, days_late=days_late,
-                      late=days_late > LATE_DAYS, severe=days_late > SEVERE_DAYS,
-                      late30=days_late > 30)  # fmt: skip
-    issued_before = issued.before(customer, as_of)
-    settled_before = settled.before(customer, as_of)
-    out: dict[str, np.ndarray] = {}
-    _issued_features(issued, issued_before, queries, out)
-    _settled_features(settled, settled_before, as_of, out)
-    _open_features(book, (issued, issued_before), (settled, settled_before), queries, out)
-    return out
+class _History:
+    """A customer's history with the supplier: the invoice streams every query searches."""
+
+    def __init__(self, book: _Book) -> None:
+        terms = (book.due - book.issue).astype(float)
+        self.issued = _Stream(
+            book.customer, book.issue, amount=book.amount, disputed=book.disputed, terms=terms
+        )
+        # Invoices not settled (yet) sort last in their customer's stream, on day NEVER, so they
+        # are never among the events before t.
+        done = book.settled != NEVER
+        days_late = np.where(done, book.settled - book.due, 0).astype(float)
+        self.settled = _Stream(book.customer, book.settled, amount=book.amount,
+                               days_late=days_late, late=days_late > LATE_DAYS,
+                               severe=days_late > SEVERE_DAYS, late30=days_late > 30)  # fmt: skip
+        ordered_late = days_late[np.argsort(book.customer * _SHIFT + book.settled, kind="stable")]
+        self.days_late_max = (
+            pd.Series(ordered_late).groupby(self.settled.customer).cummax().to_numpy(dtype=float)
+        )
+        self.overdue = _Spells(book, book.due)
+        self.known_open = {
+            name: _OpenPast(book, book.due + threshold)
+            for name, threshold in (("late", LATE_DAYS), ("severe", SEVERE_DAYS))
+        }
+
+    def features(self, queries: _Queries) -> dict[str, np.ndarray]:
+        issued_before = self.issued.before(queries.customer, queries.as_of)
+        settled_before = self.settled.before(queries.customer, queries.as_of)
+        out: dict[str, np.ndarray] = {}
+        _issued_features(self.issued, issued_before, queries, out)
+        _settled_features(self.settled, self.days_late_max, settled_before, queries.as_of, out)
+        self._open_features(issued_before, settled_before, queries, out)
+        return out
+
+    def _open_features(
+        self, issued: Range, settled: Range, queries: _Queries, out: dict[str, np.ndarray]
+    ) -> None:
+        (start, end), (s_start, s_end) = issued, settled
+        customer, as_of = queries.customer, queries.as_of
+        # Settled invoices are paid in full by their settlement day, so the amount still open is
+        # what was invoiced before t less the amounts of the invoices settled before t.
+        out["open_count"] = ((end - start) - (s_end - s_start)).astype(float)
+        out["open_amount"] = np.maximum(
+            self.issued.total("amount", start, end) - self.settled.total("amount", s_start, s_end),
+            0.0,
+        )
+        count, amount, due_sum, oldest_due = self.overdue.at(customer, as_of)
+        out["overdue_count"] = count
+        out["overdue_amount"] = amount
+        out["overdue_days_mean"] = _ratio(count * as_of - due_sum, count)
+        out["oldest_overdue_days"] = np.where(count > 0, as_of - oldest_due, np.nan)
+        # Outcomes known at t: settled invoices, and open ones already past the threshold.
+        for name, known_open in self.known_open.items():
+            still_open = known_open.at(customer, as_of)
+            known_bad = self.settled.total(name, s_start, s_end) + still_open
+            out[f"known_{name}_share"] = _ratio(known_bad, out["settled_count"] + still_open)
 
 
 def _at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -402,7 +551,11 @@ def _issued_features(
 
 
 def _settled_features(
-    settled: _Stream, before: Range, as_of: np.ndarray, out: dict[str, np.ndarray]
+    settled: _Stream,
+    days_late_max: np.ndarray,
+    before: Range,
+    as_of: np.ndarray,
+    out: dict[str, np.ndarray],
 ) -> None:
     start, end = before
     count = (end - start).astype(float)
@@ -410,10 +563,7 @@ def _settled_features(
     out["settled_late_share"] = _ratio(settled.total("late", start, end), count)
     out["settled_severe_share"] = _ratio(settled.total("severe", start, end), count)
     out["days_late_mean"] = _ratio(settled.total("days_late", start, end), count)
-    running_max = (
-        pd.Series(settled.values["days_late"]).groupby(settled.customer).cummax().to_numpy()
-    )
-    out["days_late_max"] = np.where(count > 0, _at(running_max, end - 1), np.nan)
+    out["days_late_max"] = np.where(count > 0, _at(days_late_max, end - 1), np.nan)
     recent_start = np.maximum(start, end - RECENT)
     recent_count = (end - recent_start).astype(float)
     out["recent_days_late_mean"] = _ratio(
@@ -428,45 +578,20 @@ def _settled_features(
     out["days_since_last_settlement"] = np.where(count > 0, as_of - last, np.nan)
 
 
-def _open_features(
-    book: _Book,
-    issued: tuple[_Stream, Range],
-    settled: tuple[_Stream, Range],
-    queries: _Queries,
-    out: dict[str, np.ndarray],
-) -> None:
-    (issue_stream, (start, end)), (settle_stream, (s_start, s_end)) = issued, settled
-    customer, as_of = queries.customer, queries.as_of
-    # Settled invoices are paid in full by their settlement day, so the amount still open is
-    # what was invoiced before t less the amounts of the invoices settled before t.
-    out["open_count"] = ((end - start) - (s_end - s_start)).astype(float)
-    out["open_amount"] = np.maximum(
-        issue_stream.total("amount", start, end) - settle_stream.total("amount", s_start, s_end),
-        0.0,
-    )
-    count, amount, due_sum, oldest_due = _Spells(book, book.due).at(customer, as_of)
-    out["overdue_count"] = count
-    out["overdue_amount"] = amount
-    out["overdue_days_mean"] = _ratio(count * as_of - due_sum, count)
-    out["oldest_overdue_days"] = np.where(count > 0, as_of - oldest_due, np.nan)
-    # Outcomes known at t: settled invoices, and open ones already past the threshold.
-    for name, threshold in (("late", LATE_DAYS), ("severe", SEVERE_DAYS)):
-        known_open = _open_past(book, book.due + threshold, customer, as_of)
-        known_bad = settle_stream.total(name, s_start, s_end) + known_open
-        out[f"known_{name}_share"] = _ratio(known_bad, out["settled_count"] + known_open)
+class _OpenPast:
+    """How many invoices are open at t and past a threshold day: begins < t <= settled."""
 
+    def __init__(self, book: _Book, begins: np.ndarray) -> None:
+        real = book.settled > begins
+        self.started = np.sort(book.customer[real] * _SHIFT + begins[real])
+        self.ended = np.sort(book.customer[real] * _SHIFT + book.settled[real])
 
-def _open_past(
-    book: _Book, begins: np.ndarray, customer: np.ndarray, as_of: np.ndarray
-) -> np.ndarray:
-    """How many invoices are open at t and past their threshold day: begins < t <= settled."""
-    real = book.settled > begins
-    started = np.sort(book.customer[real] * _SHIFT + begins[real])
-    ended = np.sort(book.customer[real] * _SHIFT + book.settled[real])
-    query = customer * _SHIFT + as_of
-    return (
-        np.searchsorted(started, query, side="left") - np.searchsorted(ended, query, side="left")
-    ).astype(float)
+    def at(self, customer: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+        query = customer * _SHIFT + as_of
+        return (
+            np.searchsorted(self.started, query, side="left")
+            - np.searchsorted(self.ended, query, side="left")
+        ).astype(float)
 
 
 class _Spells:
@@ -479,12 +604,13 @@ class _Spells:
     def __init__(self, book: _Book, begins: np.ndarray) -> None:
         real = book.settled > begins
         customer, begin, end = book.customer[real], begins[real], book.settled[real]
-        self.starts = _Stream(customer, begin, amount=book.amount[real], due=book.due[real],
-                              settled=end)  # fmt: skip
+        self.starts = _Stream(customer, begin, amount=book.amount[real], due=book.due[real])
         self.ends = _Stream(customer, end, amount=book.amount[real], due=book.due[real])
+        order = np.argsort(customer * _SHIFT + begin, kind="stable")
+        self.due = book.due[real][order]
         # In begin order, the running latest settlement: the first spell still open at t is the
         # first whose running latest settlement reaches t (it only grows, so it is searchable).
-        latest = pd.Series(self.starts.values["settled"]).groupby(self.starts.customer).cummax()
+        latest = pd.Series(end[order]).groupby(self.starts.customer).cummax()
         self.latest_keys = self.starts.customer * _SHIFT + latest.to_numpy(dtype=np.int64)
 
     def at(
@@ -498,7 +624,7 @@ class _Spells:
         due_sum = self.starts.total("due", start, end) - self.ends.total("due", e_start, e_end)
         first_open = np.searchsorted(self.latest_keys, customer * _SHIFT + as_of, side="left")
         has_open = first_open < end
-        oldest = np.where(has_open, _at(self.starts.values["due"], first_open), 0)
+        oldest = np.where(has_open, _at(self.due, first_open), 0)
         return count, amount, due_sum, oldest
 
 
@@ -522,46 +648,6 @@ def _order_features(queries: _Queries) -> dict[str, np.ndarray]:
     }
 
 
-def _company_features(
-    ledger: Ledger, sirens: _SirenCodes, queries: _Queries
-) -> dict[str, np.ndarray]:
-    registry, statements, events = sirens.companies, sirens.statements, sirens.legal_events
-    company, as_of = queries.company, queries.as_of
-    return {
-        **_registry_features(ledger.companies, registry, company, as_of),
-        **_accounts_features(ledger.statements, statements, company, as_of),
-        **_legal_features(ledger.legal_events, events, company, as_of),
-    }
-
-
-@dataclass(frozen=True)
-class _SirenCodes:
-    """The SIRENs of the company tables, the customer accounts and the queries in one code
-    space (one factorization: a request reads a few rows, and each costs pandas' set-up)."""
-
-    companies: np.ndarray
-    statements: np.ndarray
-    legal_events: np.ndarray
-    customers: np.ndarray
-    given: np.ndarray  # of the queries, in their order (-1 when not given)
-
-
-def _siren_codes(ledger: Ledger, queries: pd.DataFrame) -> _SirenCodes:
-    given = queries["siren"] if "siren" in queries else pd.Series(pd.NA, index=queries.index)
-    return _SirenCodes(*codes_of(
-        ledger.companies["siren"], ledger.statements["siren"], ledger.legal_events["siren"],
-        ledger.customers["siren"], given,
-    ))  # fmt: skip
-
-
-def _query_companies(sirens: _SirenCodes, account: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """SIREN codes of the (sorted) queries: the one given, else the customer account's."""
-    customer_sirens, given_codes = sirens.customers, sirens.given[order]
-    from_account = np.where(account >= 0, customer_sirens[np.maximum(account, 0)]
-                            if len(customer_sirens) else -1, -1)  # fmt: skip
-    return np.where(given_codes >= 0, given_codes, from_account)
-
-
 def _take(values: np.ndarray, position: np.ndarray) -> np.ndarray:
     """values[position] as floats, NaN where position is -1 (nothing found)."""
     if len(values) == 0:
@@ -574,69 +660,89 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return np.asarray(numbers.to_numpy(dtype=float, na_value=np.nan), dtype=float)
 
 
-def _registry_features(
-    companies: pd.DataFrame, registry: np.ndarray, company: np.ndarray, as_of: np.ndarray
-) -> dict[str, np.ndarray]:
-    row = _positions(registry, company)
-    created = day_numbers(companies["creation_date"]).astype(float)
-    created[created == NEVER] = np.nan
-    naf = companies["naf_code"].astype("string").str[:2]
-    headcount = companies["headcount_band"].map(HEADCOUNT_ORDER)
-    return {
-        "has_company": (row >= 0).astype(float),
-        "company_age_years": (as_of - _take(created, row)) / 365.25,
-        "share_capital_log": np.log1p(
-            np.maximum(_take(_numbers(companies["share_capital"]), row), 0)
-        ),
-        "legal_form": _take(_numbers(companies["legal_form"]), row),
-        "naf_division": _take(_numbers(naf), row),
-        "headcount": _take(_numbers(headcount), row),
-        "sole_trader": _take(_numbers(companies["is_sole_trader"].astype("Float64")), row),
-    }
+class _Registry:
+    """The registry rows (one per SIREN) as numbers, found by SIREN code."""
+
+    def __init__(self, companies: pd.DataFrame, codes: np.ndarray, code_count: int) -> None:
+        self.row_of = _lookup(codes, code_count)
+        created = day_numbers(companies["creation_date"]).astype(float)
+        created[created == NEVER] = np.nan
+        self.created = created
+        self.share_capital = _numbers(companies["share_capital"])
+        self.legal_form = _numbers(companies["legal_form"])
+        self.naf_division = _numbers(companies["naf_code"].astype("string").str[:2])
+        self.headcount = _numbers(companies["headcount_band"].map(HEADCOUNT_ORDER))
+        self.sole_trader = _numbers(companies["is_sole_trader"].astype("Float64"))
+
+    def features(self, queries: _Queries) -> dict[str, np.ndarray]:
+        row = self.row_of[queries.company]
+        return {
+            "has_company": (row >= 0).astype(float),
+            "company_age_years": (queries.as_of - _take(self.created, row)) / 365.25,
+            "share_capital_log": np.log1p(np.maximum(_take(self.share_capital, row), 0)),
+            "legal_form": _take(self.legal_form, row),
+            "naf_division": _take(self.naf_division, row),
+            "headcount": _take(self.headcount, row),
+            "sole_trader": _take(self.sole_trader, row),
+        }
 
 
-def _latest_before(
-    event_company: np.ndarray, event_day: np.ndarray, company: np.ndarray, as_of: np.ndarray
-) -> np.ndarray:
+class _Latest:
     """For each query, the row of its company's latest event dated strictly before its day."""
-    order = np.lexsort((event_day, event_company))
-    keys = event_company[order] * _SHIFT + event_day[order]
-    start = np.searchsorted(keys, company * _SHIFT, side="left")
-    end = np.searchsorted(keys, company * _SHIFT + as_of, side="left")
-    found = (end > start) & (company >= 0)
-    return np.where(found, order[np.maximum(end - 1, 0)] if len(order) else -1, -1)
+
+    def __init__(self, event_company: np.ndarray, event_day: np.ndarray) -> None:
+        self.order = np.lexsort((event_day, event_company))
+        self.keys = event_company[self.order] * _SHIFT + event_day[self.order]
+
+    def at(self, company: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+        start = np.searchsorted(self.keys, company * _SHIFT, side="left")
+        end = np.searchsorted(self.keys, company * _SHIFT + as_of, side="left")
+        found = (end > start) & (company >= 0)
+        return np.where(found, self.order[np.maximum(end - 1, 0)] if len(self.order) else -1, -1)
 
 
-def _accounts_features(
-    statements: pd.DataFrame, codes: np.ndarray, company: np.ndarray, as_of: np.ndarray
-) -> dict[str, np.ndarray]:
-    statements = _with_previous_revenue(statements.assign(_company=codes))
-    published = day_numbers(statements["publication_date"])
-    latest = _latest_before(
-        statements["_company"].to_numpy(dtype=np.int64), published, company, as_of
-    )
+_STATEMENT_FIELDS = ("revenue", "previous_revenue", "equity", "total_assets", "net_income",
+                     "current_assets", "current_liabilities", "cash", "total_debt",
+                     "trade_receivables", "trade_payables")  # fmt: skip
 
-    def get(name: str) -> np.ndarray:
-        return _take(_numbers(statements[name]), latest)
 
-    revenue, equity, assets = get("revenue"), get("equity"), get("total_assets")
-    fiscal_end = _take(day_numbers(statements["fiscal_year_end"]).astype(float), latest)
-    confidential = _numbers(statements["confidential"].astype("boolean").fillna(False).astype(int))
-    return {
-        "has_accounts": (latest >= 0).astype(float),
-        "accounts_confidential": _take(confidential, latest),
-        "accounts_age_days": as_of - fiscal_end,
-        "revenue_log": np.log1p(np.maximum(revenue, 0)),
-        "revenue_growth": _ratio(revenue - get("previous_revenue"), get("previous_revenue")),
-        "net_margin": _ratio(get("net_income"), revenue),
-        "equity_ratio": _ratio(equity, assets),
-        "negative_equity": np.where(np.isnan(equity), np.nan, (equity < 0).astype(float)),
-        "liquidity_ratio": _ratio(get("current_assets"), get("current_liabilities")),
-        "cash_ratio": _ratio(get("cash"), get("current_liabilities")),
-        "debt_ratio": _ratio(get("total_debt"), assets),
-        "dso_days": _ratio(get("trade_receivables") * 365, revenue),
-        "dpo_days": _ratio(get("trade_payables") * 365, revenue),
-    }
+class _Accounts:
+    """Published accounts as numbers, the latest one before a day found by SIREN code."""
+
+    def __init__(self, statements: pd.DataFrame, codes: np.ndarray) -> None:
+        statements = _with_previous_revenue(statements.assign(_company=codes))
+        self.latest = _Latest(
+            statements["_company"].to_numpy(dtype=np.int64),
+            day_numbers(statements["publication_date"]),
+        )
+        self.fields = {name: _numbers(statements[name]) for name in _STATEMENT_FIELDS}
+        self.fiscal_end = day_numbers(statements["fiscal_year_end"]).astype(float)
+        self.confidential = _numbers(
+            statements["confidential"].astype("boolean").fillna(False).astype(int)
+        )
+
+    def features(self, queries: _Queries) -> dict[str, np.ndarray]:
+        latest = self.latest.at(queries.company, queries.as_of)
+
+        def get(name: str) -> np.ndarray:
+            return _take(self.fields[name], latest)
+
+        revenue, equity, assets = get("revenue"), get("equity"), get("total_assets")
+        return {
+            "has_accounts": (latest >= 0).astype(float),
+            "accounts_confidential": _take(self.confidential, latest),
+            "accounts_age_days": queries.as_of - _take(self.fiscal_end, latest),
+            "revenue_log": np.log1p(np.maximum(revenue, 0)),
+            "revenue_growth": _ratio(revenue - get("previous_revenue"), get("previous_revenue")),
+            "net_margin": _ratio(get("net_income"), revenue),
+            "equity_ratio": _ratio(equity, assets),
+            "negative_equity": np.where(np.isnan(equity), np.nan, (equity < 0).astype(float)),
+            "liquidity_ratio": _ratio(get("current_assets"), get("current_liabilities")),
+            "cash_ratio": _ratio(get("cash"), get("current_liabilities")),
+            "debt_ratio": _ratio(get("total_debt"), assets),
+            "dso_days": _ratio(get("trade_receivables") * 365, revenue),
+            "dpo_days": _ratio(get("trade_payables") * 365, revenue),
+        }
 
 
 def _with_previous_revenue(statements: pd.DataFrame) -> pd.DataFrame:
@@ -659,27 +765,34 @@ def _with_previous_revenue(statements: pd.DataFrame) -> pd.DataFrame:
     return ordered.assign(previous_revenue=previous)
 
 
-def _legal_features(
-    events: pd.DataFrame, codes: np.ndarray, company: np.ndarray, as_of: np.ndarray
-) -> dict[str, np.ndarray]:
-    day = day_numbers(events["event_date"])
-    order = np.lexsort((day, codes))
-    # The running count of a company's events, in date order.
-    starts = np.r_[True, codes[order][1:] != codes[order][:-1]] if len(order) else np.array([])
-    run = np.arange(len(order)) - np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
-    count = np.empty(len(order))
-    count[order] = run + 1
-    severity = events["kind"].map(PROCEEDING_SEVERITY).to_numpy(dtype=float, na_value=0)
-    latest = _latest_before(codes, day, company, as_of)
-    return {
-        "proceedings_count": np.nan_to_num(_take(count, latest)),
-        "proceeding_severity": np.nan_to_num(_take(severity, latest)),
-        # "Never" reads as long ago, so that the feature only ever lowers risk as it grows.
-        "days_since_proceeding": np.nan_to_num(
-            np.minimum(as_of - _take(day.astype(float), latest), NO_PROCEEDING_DAYS),
-            nan=NO_PROCEEDING_DAYS,
-        ),
-    }
+class _Legal:
+    """Legal events: how many and how severe, the latest before a day found by SIREN code."""
+
+    def __init__(self, events: pd.DataFrame, codes: np.ndarray) -> None:
+        day = day_numbers(events["event_date"])
+        order = np.lexsort((day, codes))
+        # The running count of a company's events, in date order.
+        starts = _first_of_runs(codes[order])
+        run = np.arange(len(order)) - np.maximum.accumulate(
+            np.where(starts, np.arange(len(order)), 0)
+        )
+        self.count = np.empty(len(order))
+        self.count[order] = run + 1
+        self.severity = events["kind"].map(PROCEEDING_SEVERITY).to_numpy(dtype=float, na_value=0)
+        self.day = day.astype(float)
+        self.latest = _Latest(codes, day)
+
+    def features(self, queries: _Queries) -> dict[str, np.ndarray]:
+        latest = self.latest.at(queries.company, queries.as_of)
+        return {
+            "proceedings_count": np.nan_to_num(_take(self.count, latest)),
+            "proceeding_severity": np.nan_to_num(_take(self.severity, latest)),
+            # "Never" reads as long ago, so that the feature only ever lowers risk as it grows.
+            "days_since_proceeding": np.nan_to_num(
+                np.minimum(queries.as_of - _take(self.day, latest), NO_PROCEEDING_DAYS),
+                nan=NO_PROCEEDING_DAYS,
+            ),
+        }
 
 
 def invoice_queries(invoices: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,9 @@ from features.point_in_time import (
     HEADCOUNT_ORDER,
     PROCEEDING_SEVERITY,
     Ledger,
+    PreparedLedger,
     build_features,
+    day_numbers,
     invoice_queries,
 )
 
@@ -30,7 +32,8 @@ def ledger() -> Ledger:
 
 
 def queries_for(ledger: Ledger, count: int = 300) -> pd.DataFrame:
-    """Sampled invoices as of their issue date, a prospect, an unknown account, and "today"."""
+    """Sampled invoices as of their issue date, a prospect, an unknown account, "today", and
+    SIRENs the ledger does not hold (alone, and given beside a known account's)."""
     sample = invoice_queries(ledger.invoices).sample(count, random_state=1)
     customers = ledger.customers.reset_index(drop=True)
     known_customer = customers.loc[0, "customer_id"]
@@ -39,13 +42,22 @@ def queries_for(ledger: Ledger, count: int = 300) -> pd.DataFrame:
     ].iloc[0]
     extra = pd.DataFrame(
         {
-            "as_of": pd.to_datetime(["2025-12-31", "2025-06-15", "2025-03-01", "2026-01-02"]),
-            "customer_id": [known_customer, None, "NOT-A-CUSTOMER", known_customer],
-            "siren": [None, prospect_siren, None, None],
-            "amount": [5000.0, 12000.0, 300.0, 800.0],
-            "terms_days": [30.0, 45.0, 60.0, 30.0],
+            "as_of": pd.to_datetime(
+                ["2025-12-31", "2025-06-15", "2025-03-01", "2026-01-02", "2025-09-01", "2025-09-01"]
+            ),
+            "customer_id": [
+                known_customer,
+                None,
+                "NOT-A-CUSTOMER",
+                known_customer,
+                None,
+                known_customer,
+            ],
+            "siren": [None, prospect_siren, None, None, "732829320", "732829320"],
+            "amount": [5000.0, 12000.0, 300.0, 800.0, 1000.0, 1000.0],
+            "terms_days": [30.0, 45.0, 60.0, 30.0, 30.0, 30.0],
         },
-        index=[-1, -2, -3, -4],
+        index=[-1, -2, -3, -4, -5, -6],
     )
     return pd.concat([sample.assign(siren=None), extra])
 
@@ -356,3 +368,45 @@ def test_scoring_the_ledgers_own_invoices_takes_a_shortcut_to_the_same_values(
     queries = invoice_queries(ledger.invoices)
     general = queries.assign(customer_id=queries["customer_id"].astype(object))
     pd.testing.assert_frame_equal(build_features(ledger, queries), build_features(ledger, general))
+
+
+def test_a_customers_features_do_not_depend_on_the_rest_of_the_ledger(ledger: Ledger) -> None:
+    """Running sums restart with each customer: its features from the whole ledger equal,
+    to the last bit, those from a ledger holding only its own rows (as a request reads)."""
+    queries = queries_for(ledger)
+    whole = build_features(ledger, queries)
+    for customer_id in queries["customer_id"].dropna().unique()[:12]:
+        mine = queries[queries["customer_id"] == customer_id]
+        invoices = ledger.invoices[ledger.invoices["customer_id"] == customer_id]
+        customers = ledger.customers[ledger.customers["customer_id"] == customer_id]
+        sirens = customers["siren"]
+        own = Ledger(
+            invoices=invoices,
+            payments=ledger.payments[ledger.payments["invoice_id"].isin(invoices["invoice_id"])],
+            customers=customers,
+            companies=ledger.companies[ledger.companies["siren"].isin(sirens)],
+            statements=ledger.statements[ledger.statements["siren"].isin(sirens)],
+            legal_events=ledger.legal_events[ledger.legal_events["siren"].isin(sirens)],
+        )
+        pd.testing.assert_frame_equal(build_features(own, mine), whole.loc[mine.index],
+                                      check_exact=True, obj=str(customer_id))  # fmt: skip
+
+
+def test_a_prepared_ledger_answers_code_queries_as_frames_do(ledger: Ledger) -> None:
+    """The service's path (keys looked up as codes, a plain matrix) gives build_features'
+    values, unknown keys included."""
+    queries = queries_for(ledger)
+    prepared = PreparedLedger(ledger)
+    given = queries["siren"].astype(object).where(queries["siren"].notna(), None)
+    matrix = prepared.matrix(
+        prepared.customer_codes.of(
+            queries["customer_id"].astype(object).where(queries["customer_id"].notna(), None)
+        ),
+        prepared.siren_codes.of(given.tolist()),
+        day_numbers(queries["as_of"]),
+        queries["amount"].to_numpy(float),
+        queries["terms_days"].to_numpy(float),
+        np.full(len(queries), np.nan),
+    )
+    expected = build_features(ledger, queries.drop(columns=["po_number"], errors="ignore"))
+    np.testing.assert_array_equal(matrix.T, expected.to_numpy())
