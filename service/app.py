@@ -60,7 +60,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
         migrate_service_tables(store.engine)
         host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))
         policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
-        scorer = Scorer(store, host, today, policy)
+        scorer = Scorer(store, host, today, policy, settings.memory_ledger_max_rows)
         app.state.service = ServiceState(
             settings, store, host, scorer, metrics, today,
             keys=ApiKeys(store.engine),

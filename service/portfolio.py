@@ -4,16 +4,18 @@ A score needs only its subjects' rows: the customers' invoices and payments, the
 registry rows, accounts and legal events, selected by id and SIREN with indexed look-ups, so
 a request costs the same whatever the size of the ledger.
 
-When the book is small enough to hold, requests read it from `WholeLedger` instead: the tables
-kept in memory (loaded in the background once the worker is ready, read again when an import
-has changed the ledger), with each key's rows located once per load. It hands out the same rows
-in the same order as SQLite's indexed look-ups, so the features (whose sums depend on the order
-of the rows) come out the same to the last bit; a request then costs a slice of arrays, not six
-queries.
+When the book is small enough to hold, requests use `WholeLedger` instead: the book read once
+(in the background once the worker is ready, again when an import has changed the ledger) and
+kept only as a prepared ledger (sorted arrays and running sums) and a directory of accounts and
+companies. A request then costs a few binary searches, not six queries; a customer's features
+restart from zero with its own rows, so both paths give the same values to the last bit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import threading
 import time
@@ -31,12 +33,15 @@ from features.point_in_time import (
     LATE_DAYS,
     NEVER,
     Ledger,
+    PreparedLedger,
     day_numbers,
-    positions_in,
     settlement_days,
 )
+from service.recommending import COMPANY_FIELDS, CUSTOMER_FIELDS
 
 __all__ = [
+    "WHOLE_MAX_ROWS",
+    "Directory",
     "HistorySummary",
     "LedgerSnapshot",
     "WholeLedger",
@@ -123,145 +128,120 @@ def _keys_of(customers: pd.DataFrame, sirens: Sequence[str]) -> tuple[list[str],
 
 # The whole book is read on the spot when a batch names at least this share of the customer
 # accounts; smaller requests use it once a background read has loaded it. It is kept only while
-# the ledger is at most this large (about 100 bytes a row in memory).
+# the ledger has at most `max_rows` invoices and payments (the setting memory_ledger_max_rows).
 _WHOLE_SHARE = 0.25
-_WHOLE_MAX_ROWS = 2_000_000
+WHOLE_MAX_ROWS = 2_000_000
 # How long the background read waits for its condition (e.g. the model loaded), and how often
 # it looks.
 _WAIT_SECONDS, _POLL_SECONDS = 60.0, 0.1
+_BOOK_TABLES = ("invoice", "payment", "customer", "company", "financial_statement", "legal_event")
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _first_rows(
+    frame: pd.DataFrame, key: str, fields: Sequence[str]
+) -> dict[str | None, dict[str, object]]:
+    """The first row of each key as {field: value}, the values `frame.loc[key]` would give."""
+    rows: dict[str | None, dict[str, object]] = {}
+    columns = [frame[name].tolist() for name in fields]
+    for value, *values in zip(frame[key].tolist(), *columns, strict=True):
+        if value not in rows:
+            rows[value] = dict(zip(fields, values, strict=True))
+    return rows
 
 
 @dataclass(frozen=True)
-class _Table:
-    """A whole table sorted by one column (stably: in stored order within a key), as the
-    indexed look-up by that column returns it, with the rows of each key grouped."""
+class Directory:
+    """Customer accounts and companies by key, so that resolving n requests is O(n), with the
+    registry and account fields the terms policy reads."""
 
-    rows: pd.DataFrame
-    keys: pd.Index
-    grouped: np.ndarray  # row positions ordered by key code, in row order within a key
-    starts: np.ndarray  # the rows of key code c: grouped[starts[c] : starts[c + 1]]
-    code_of: dict[str, int]  # a key's code: its position in `keys`
-
-    @classmethod
-    def of(cls, rows: pd.DataFrame, column: str) -> _Table:
-        rows = rows.sort_values(column, kind="stable", ignore_index=True)
-        return cls.grouped_by(rows, column)
+    customers: dict[str, tuple[str | None, str | None]]  # customer_id -> (siren, name)
+    account_of: dict[str, str]  # SIREN -> its first customer account
+    company_names: dict[str, str | None]  # SIREN -> registered name
+    company_fields: dict[str | None, dict[str, object]]  # SIREN -> COMPANY_FIELDS
+    customer_fields: dict[str | None, dict[str, object]]  # customer_id -> CUSTOMER_FIELDS
 
     @classmethod
-    def grouped_by(cls, rows: pd.DataFrame, column: str) -> _Table:
-        """The rows as they stand, grouped by a column (its missing values in no group)."""
-        keys = pd.Index(rows[column].dropna().drop_duplicates().to_numpy(dtype=object))
-        return cls.coded(rows, keys.get_indexer(rows[column].to_numpy(dtype=object)), keys)
-
-    @classmethod
-    def coded(cls, rows: pd.DataFrame, codes: np.ndarray, keys: pd.Index) -> _Table:
-        held = np.flatnonzero(codes >= 0)
-        grouped = held[np.argsort(codes[held], kind="stable")]
-        starts = np.searchsorted(codes[grouped], np.arange(len(keys) + 1))
-        return cls(rows, keys, grouped, starts, {key: code for code, key in enumerate(keys)})
-
-    def payments(self, payments: pd.DataFrame) -> _Table:
-        """Payments as `_payments_of` reads them for these invoices' customers: grouped by the
-        customer of their invoice, in invoice id order (within a chunk of customers)."""
-        codes = np.full(len(self.rows), -1)
-        codes[self.grouped] = np.repeat(np.arange(len(self.keys)), np.diff(self.starts))
-        invoice = positions_in(self.rows["invoice_id"], payments["invoice_id"])
-        customer = np.where(invoice >= 0, codes[np.maximum(invoice, 0)], -1)
-        order = np.argsort(payments["invoice_id"].to_numpy(dtype=object), kind="stable")
-        rows = payments.take(order).reset_index(drop=True)
-        return _Table.coded(rows, customer[order], self.keys)
-
-    def positions(self, values: Sequence[str]) -> np.ndarray:
-        """The positions of what `read_by` returns: chunk by chunk of the distinct values in
-        their order, and in each chunk in row order (the database walks its index in key
-        order, and the rows are sorted as it stores them)."""
-        # A dict, not `Index.get_indexer`: a request names a few keys, and pandas' set-up
-        # would cost more than the look-ups.
-        found = np.array(
-            [self.code_of.get(value, -1) for value in dict.fromkeys(values)], dtype=np.intp
-        )
-        chunks = [
-            self._rows_of_codes(found[start : start + _CHUNK])
-            for start in range(0, len(found), _CHUNK)
+    def of(cls, customers: pd.DataFrame, companies: pd.DataFrame) -> Directory:
+        """From customer rows sorted by id (the first account of a SIREN is its lowest id) and
+        registry rows."""
+        accounts = [
+            (str(customer_id), _text(siren), _text(name))
+            for customer_id, siren, name in customers[["customer_id", "siren", "name"]].itertuples(
+                index=False
+            )
         ]
-        return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.intp)
+        account_of: dict[str, str] = {}
+        for customer_id, siren, _ in accounts:
+            if siren is not None:
+                account_of.setdefault(siren, customer_id)
+        names = zip(companies["siren"].astype(str), companies["name"], strict=True)
+        return cls(
+            customers={customer_id: (siren, name) for customer_id, siren, name in accounts},
+            account_of=account_of,
+            company_names={siren: _text(name) for siren, name in names},
+            company_fields=_first_rows(companies, "siren", COMPANY_FIELDS),
+            customer_fields=_first_rows(customers, "customer_id", CUSTOMER_FIELDS),
+        )
 
-    def _rows_of_codes(self, codes: np.ndarray) -> np.ndarray:
-        codes = codes[codes >= 0]
-        first, counts = self.starts[codes], self.starts[codes + 1] - self.starts[codes]
-        # for each wanted row: its group's first slot plus its rank within the group
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        return np.sort(self.grouped[np.repeat(first, counts) + offsets])
-
-    def rows_of(self, values: Sequence[str]) -> pd.DataFrame:
-        """What `read_by` returns for these values: the same rows in the same order."""
-        return self.rows.take(self.positions(values)).reset_index(drop=True)
+    def name(self, siren: str | None, fallback: str | None) -> str | None:
+        found = self.company_names.get(siren) if siren is not None else None
+        return found or fallback
 
 
 @dataclass(frozen=True)
 class LedgerSnapshot:
-    """The ledger tables as of one state of the import log, cut per request like the reads."""
+    """The book as of one state of the import log, prepared for feature queries."""
 
     stamp: tuple[int, int]  # of the import log: (count, last id)
-    tables: dict[str, _Table]  # none when the book is too large to hold
-    customers_by_siren: _Table | None = None  # the customer table grouped by SIREN
-
-    def customers_of(self, customer_ids: Sequence[str], sirens: Sequence[str]) -> pd.DataFrame:
-        """What `customers_of` reads: the accounts named by id or SIREN, sorted by id."""
-        by_id, by_siren = self.tables["customer"], self.customers_by_siren
-        assert by_siren is not None
-        positions = np.union1d(by_id.positions(customer_ids), by_siren.positions(sirens))
-        return by_id.rows.take(positions).reset_index(drop=True)
-
-    def ledger_for(self, customers: pd.DataFrame, sirens: Sequence[str]) -> Ledger:
-        """What `ledger_for` reads: the same frames in the same order."""
-        customer_ids, company_sirens = _keys_of(customers, sirens)
-        tables = self.tables
-        return Ledger(
-            invoices=tables["invoice"].rows_of(customer_ids),
-            payments=tables["payment"].rows_of(customer_ids),
-            customers=customers,
-            companies=tables["company"].rows_of(company_sirens),
-            statements=tables["financial_statement"].rows_of(company_sirens),
-            legal_events=tables["legal_event"].rows_of(company_sirens),
-        )
+    prepared: PreparedLedger | None  # none when the book is too large to hold
+    directory: Directory | None = None
 
 
 log = logging.getLogger(__name__)
 
 
 class WholeLedger:
-    """The ledger tables held in memory, so that a request reads no database but the import log.
+    """The book held in memory as a prepared ledger, so that a request reads no database but
+    the import log.
 
     Every write to the ledger logs an import in the same transaction (`LedgerStore.write`), so
-    the count and last id of the import log tell whether the tables read are still current.
-    A batch naming a large part of the book reads them on the spot; smaller requests read from
-    the database until a background read has loaded them (`load_in_background`, started once the
+    the count and last id of the import log tell whether the book held is still current.
+    A batch naming a large part of the book reads it on the spot; smaller requests read from
+    the database until a background read has loaded it (`load_in_background`, started once the
     worker is ready and by the first such request after each import).
     """
 
-    def __init__(self, store: LedgerStore) -> None:
+    def __init__(self, store: LedgerStore, max_rows: int = WHOLE_MAX_ROWS) -> None:
         self.store = store
+        self.max_rows = max_rows
         self._snapshot: LedgerSnapshot | None = None
         self._lock = threading.Lock()  # one reader of the whole book at a time
         self._loader: threading.Thread | None = None
         self._loader_lock = threading.Lock()
 
     def current(self, subject_count: int) -> LedgerSnapshot | None:
-        """The tables as the ledger stands, or None when they are not loaded (yet) or the book
-        is too large to hold. `subject_count` customers and companies are to be scored."""
+        """The book as the ledger stands, or None when it is not loaded (yet) or too large to
+        hold. `subject_count` customers and companies are to be scored."""
+        if self.max_rows <= 0:
+            return None
         stamp = self._stamp()
         snapshot = self._snapshot
         if snapshot is not None and snapshot.stamp == stamp:
-            return snapshot if snapshot.tables else None
+            return snapshot if snapshot.prepared is not None else None
         if subject_count <= _CHUNK or subject_count < _WHOLE_SHARE * self.store.count("customer"):
             self.load_in_background()
             return None
         return self._load(stamp)
 
     def load_in_background(self, once: Callable[[], bool] | None = None) -> None:
-        """Start reading the tables in a thread of their own, unless one already is; `once`
+        """Start reading the book in a thread of its own, unless one already is; `once`
         given, the thread waits until it holds (for a minute at most) before reading."""
+        if self.max_rows <= 0:
+            return
         with self._loader_lock:
             if self._loader is not None and self._loader.is_alive():
                 return
@@ -293,7 +273,7 @@ class WholeLedger:
                 snapshot = self._read(stamp)
                 if snapshot.stamp == stamp:
                     self._snapshot = snapshot
-        return snapshot if snapshot.tables else None
+        return snapshot if snapshot.prepared is not None else None
 
     def _stamp(self) -> tuple[int, int]:
         query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(import_log.c.import_id), 0))
@@ -302,22 +282,26 @@ class WholeLedger:
         return int(count), int(last)
 
     def _read(self, stamp: tuple[int, int]) -> LedgerSnapshot:
-        """The tables as of `stamp`; none when the book is too large (remembered as well)."""
-        if self.store.count("invoice") + self.store.count("payment") > _WHOLE_MAX_ROWS:
-            return LedgerSnapshot(stamp, {})
-        invoices = _Table.of(self.store.read("invoice"), "customer_id")
-        customers = _Table.of(self.store.read("customer"), "customer_id")
-        tables = {
-            "customer": customers,
-            "invoice": invoices,
-            "payment": invoices.payments(self.store.read("payment")),
-            **{name: _Table.of(self.store.read(name), "siren")
-               for name in ("company", "financial_statement", "legal_event")},
-        }  # fmt: skip
-        by_siren = _Table.grouped_by(customers.rows, "siren")
+        """The book as of `stamp`; none when it is too large (remembered as well)."""
+        if self.store.count("invoice") + self.store.count("payment") > self.max_rows:
+            return LedgerSnapshot(stamp, None)
+        tables = {name: self.store.read(name) for name in _BOOK_TABLES}
+        customers = tables["customer"].sort_values("customer_id", ignore_index=True)
+        prepared = PreparedLedger(Ledger.from_tables(tables))
+        directory = Directory.of(customers, tables["company"])
+        del tables, customers  # only the prepared arrays stay
+        gc.collect()
+        _give_back_freed_memory()
         if self._stamp() != stamp:  # an import landed meanwhile: serve this batch, keep nothing
-            return LedgerSnapshot((-1, -1), tables, by_siren)
-        return LedgerSnapshot(stamp, tables, by_siren)
+            return LedgerSnapshot((-1, -1), prepared, directory)
+        return LedgerSnapshot(stamp, prepared, directory)
+
+
+def _give_back_freed_memory() -> None:
+    """Return the heap freed by the read to the system (glibc keeps it otherwise)."""
+    # Not glibc: nothing to call, and the process reuses the memory instead.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass(frozen=True)

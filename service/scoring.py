@@ -20,14 +20,14 @@ import sqlalchemy as sa
 
 from features.ledger import LedgerStore
 from features.ledger_tables import ledger_tables
-from features.point_in_time import Ledger, build_features
+from features.point_in_time import FEATURES, Ledger, PreparedLedger, build_features
 from features.reasons import Reason, explain_frame
 from features.schemas import TABLES
 from features.scoring_model import ScoringModel
 from service.errors import InvalidField, UnknownCompany, UnknownCustomer
 from service.model_host import ModelHost
-from service.portfolio import WholeLedger, customers_of, ledger_for
-from service.recommending import COMPANY_FIELDS, CUSTOMER_FIELDS, TERMS_FEATURES, terms_for
+from service.portfolio import WHOLE_MAX_ROWS, Directory, WholeLedger, customers_of, ledger_for
+from service.recommending import TERMS_FEATURES, terms_for
 from service.schemas import CompanyData, ReasonOut, ScoreResponse, ScoreSubject, SubjectOut
 from service.terms import TermsPolicy
 from service.terms.request import Grade
@@ -67,11 +67,12 @@ class Scorer:
         host: ModelHost,
         today: Callable[[], date],
         policy: TermsPolicy | None = None,
+        memory_ledger_max_rows: int = WHOLE_MAX_ROWS,
     ) -> None:
         self.store = store
         # The book in memory when it fits, loaded in the background once a model serves (not
         # before: the load would compete with the worker's start-up for the CPU).
-        self.whole_ledger = WholeLedger(store)
+        self.whole_ledger = WholeLedger(store, memory_ledger_max_rows)
         self.whole_ledger.load_in_background(once=lambda: host.ready)
         self.host = host
         self.today = today
@@ -91,8 +92,7 @@ class Scorer:
         if len(prefixes) != len(requests):
             raise ValueError("give one field prefix per request")
         as_of = [self._decision_day(r, p) for r, p in zip(requests, prefixes, strict=True)]
-        subjects, ledger = self._resolve(requests, prefixes)
-        features = build_features(ledger, _queries(requests, subjects, as_of))
+        subjects, features, directory = self._features(requests, prefixes, as_of)
         scores = model.predict(features)
         explained: Sequence[list[Reason] | None] = (
             _reasons(model, features) if explain else [None] * len(requests)
@@ -104,8 +104,33 @@ class Scorer:
             for request, subject, day, outcome, reasons in rows
         ]
         if self.policy is not None:
-            self._add_terms(requests, subjects, as_of, features, responses, ledger)
+            self._add_terms(requests, subjects, as_of, features, responses, directory)
         return responses
+
+    def _features(
+        self, requests: Sequence[ScoreSubject], prefixes: Sequence[str], as_of: Sequence[date]
+    ) -> tuple[list[_Subject], pd.DataFrame, Directory]:
+        """Who each request scores, their features, and the directory of their accounts and
+        companies: from the book in memory when it is loaded, else read from the database
+        (and always so for inline company data, which the book does not hold)."""
+        ids = [r.customer_id for r in requests if r.customer_id is not None]
+        sirens = [s for r in requests if (s := _siren_of(r)) is not None]
+        inline = any(r.company is not None for r in requests)
+        snapshot = None if inline else self.whole_ledger.current(len({*ids, *sirens}))
+        if snapshot is not None and snapshot.prepared is not None:
+            assert snapshot.directory is not None
+            directory = snapshot.directory
+            subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
+            matrix = _matrix(snapshot.prepared, requests, subjects, as_of)
+            return subjects, pd.DataFrame(matrix.T, columns=list(FEATURES), copy=False), directory
+        customers = customers_of(self.store, ids, sirens)
+        ledger = ledger_for(self.store, customers, sirens)
+        directory = Directory.of(customers, ledger.companies)
+        subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
+        with_inline, keyed = _with_inline_companies(ledger, subjects)
+        if with_inline is not ledger:  # the terms read the inline rows under their own keys
+            directory = Directory.of(customers, with_inline.companies)
+        return keyed, build_features(with_inline, _queries(requests, keyed, as_of)), directory
 
     def _add_terms(
         self,
@@ -114,12 +139,11 @@ class Scorer:
         as_of: Sequence[date],
         features: pd.DataFrame,
         responses: list[ScoreResponse],
-        ledger: Ledger,
+        directory: Directory,
     ) -> None:
         """The terms policy's recommendation for each scored order."""
         assert self.policy is not None
-        companies = _first_rows(ledger.companies, "siren", COMPANY_FIELDS)
-        customers = _first_rows(ledger.customers, "customer_id", CUSTOMER_FIELDS)
+        companies, customers = directory.company_fields, directory.customer_fields
         columns = [features[name].tolist() for name in TERMS_FEATURES]
         rows = zip(requests, subjects, as_of, zip(*columns, strict=True), responses, strict=True)
         # A batch often names the same customer and order several times: the same inputs give
@@ -161,23 +185,6 @@ class Scorer:
             )
         return as_of
 
-    def _resolve(
-        self, requests: Sequence[ScoreSubject], prefixes: Sequence[str]
-    ) -> tuple[list[_Subject], Ledger]:
-        ids = [r.customer_id for r in requests if r.customer_id is not None]
-        sirens = [s for r in requests if (s := _siren_of(r)) is not None]
-        snapshot = self.whole_ledger.current(len(dict.fromkeys([*ids, *sirens])))
-        if snapshot is not None:
-            customers = snapshot.customers_of(ids, sirens)
-            ledger = snapshot.ledger_for(customers, sirens)
-        else:
-            customers = customers_of(self.store, ids, sirens)
-            ledger = ledger_for(self.store, customers, sirens)
-        directory = _Directory.of(customers, ledger.companies)
-        subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
-        with_inline, keyed = _with_inline_companies(ledger, subjects)
-        return keyed, with_inline
-
 
 def probe_features(store: LedgerStore, as_of: date) -> pd.DataFrame:
     """Feature rows a candidate model must score: a few stored customers and a prospect the
@@ -204,55 +211,7 @@ def _siren_of(request: ScoreSubject) -> str | None:
     return request.company.siren if request.company is not None else None
 
 
-@dataclass(frozen=True)
-class _Directory:
-    """One call's customers and companies by key, so that resolving n requests is O(n)."""
-
-    customers: dict[str, tuple[str | None, str | None]]  # customer_id -> (siren, name)
-    account_of: dict[str, str]  # SIREN -> its first customer account
-    company_names: dict[str, str | None]  # SIREN -> registered name
-
-    @classmethod
-    def of(cls, customers: pd.DataFrame, companies: pd.DataFrame) -> _Directory:
-        accounts = [
-            (str(customer_id), _text(siren), _text(name))
-            for customer_id, siren, name in customers[["customer_id", "siren", "name"]].itertuples(
-                index=False
-            )
-        ]
-        account_of: dict[str, str] = {}
-        for customer_id, siren, _ in accounts:  # customers come sorted by id: first one wins
-            if siren is not None:
-                account_of.setdefault(siren, customer_id)
-        names = zip(companies["siren"].astype(str), companies["name"], strict=True)
-        return cls(
-            customers={customer_id: (siren, name) for customer_id, siren, name in accounts},
-            account_of=account_of,
-            company_names={siren: _text(name) for siren, name in names},
-        )
-
-    def name(self, siren: str | None, fallback: str | None) -> str | None:
-        found = self.company_names.get(siren) if siren is not None else None
-        return found or fallback
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or pd.isna(value) else str(value)
-
-
-def _first_rows(
-    frame: pd.DataFrame, key: str, fields: Sequence[str]
-) -> dict[str | None, dict[str, object]]:
-    """The first row of each key as {field: value}, the values `frame.loc[key]` would give."""
-    rows: dict[str | None, dict[str, object]] = {}
-    columns = [frame[name].tolist() for name in fields]
-    for value, *values in zip(frame[key].tolist(), *columns, strict=True):
-        if value not in rows:
-            rows[value] = dict(zip(fields, values, strict=True))
-    return rows
-
-
-def _subject(request: ScoreSubject, prefix: str, directory: _Directory) -> _Subject:
+def _subject(request: ScoreSubject, prefix: str, directory: Directory) -> _Subject:
     """Who a request scores: a known customer, a company of the registry, or an inline one."""
     siren = _siren_of(request)
     if request.customer_id is not None:
@@ -337,6 +296,26 @@ def _queries(
             "terms_days": [float(r.terms_days) for r in requests],
             "po_number": pd.Series([r.po_number for r in requests], dtype="string"),
         }
+    )
+
+
+_EPOCH = date(1970, 1, 1)
+
+
+def _matrix(
+    prepared: PreparedLedger,
+    requests: Sequence[ScoreSubject],
+    subjects: Sequence[_Subject],
+    as_of: Sequence[date],
+) -> np.ndarray:
+    """The features of `_queries`' rows from the prepared book, without building frames."""
+    return prepared.matrix(
+        prepared.customer_codes.of([s.customer_id for s in subjects]),
+        prepared.siren_codes.of([s.company_key for s in subjects]),
+        np.array([(day - _EPOCH).days for day in as_of], dtype=np.int64),
+        np.array([np.nan if r.amount is None else r.amount for r in requests], dtype=float),
+        np.array([r.terms_days for r in requests], dtype=float),
+        np.array([float(bool(r.po_number and r.po_number.strip())) for r in requests]),
     )
 
 

@@ -32,6 +32,9 @@ class ServiceSettings(BaseSettings):
     model_watch_seconds: float = Field(30.0, ge=0)
     policy_path: Path | None = None  # the analyst's terms policy (TOML); default: the shipped one
     max_batch: int = Field(10_000, ge=1)
+    # The book (invoices and payments) is held in memory, prepared for scoring, while it has at
+    # most this many rows (about 150 bytes each); 0 reads every request from the database.
+    memory_ledger_max_rows: int = Field(2_000_000, ge=0)
     # A full batch of inline prospects is about 3 MB of JSON; anything far larger is a mistake.
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
 
