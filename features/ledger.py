@@ -193,17 +193,26 @@ class LedgerStore:
 
     # ---- reading -------------------------------------------------------------------------
 
-    def read(self, table: str, where: sa.ColumnElement[bool] | None = None) -> pd.DataFrame:
-        """A canonical table as a typed frame (dates as datetime64[s])."""
+    def read(
+        self,
+        table: str,
+        where: sa.ColumnElement[bool] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """A canonical table as a typed frame (dates as datetime64[s]), with all its columns or
+        those named."""
         spec = TABLES[table]
         sa_table = ledger_tables[table]
-        query = sa.select(*[sa_table.c[c] for c in spec.columns])
+        names = list(columns) if columns is not None else spec.columns
+        query = sa.select(*[sa_table.c[c] for c in names])
         if where is not None:
             query = query.where(where)
         with self.engine.connect() as connection:
             result = connection.execute(query)
-            rows = result.fetchall()
-        return _typed(spec, _frame(rows, spec.columns))
+            frames = [_typed(spec, _frame(rows, names)) for rows in result.partitions(_READ_ROWS)]
+        if not frames:
+            return _typed(spec, _frame([], names))
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def count(self, table: str) -> int:
         with self.engine.connect() as connection:
@@ -232,6 +241,11 @@ class LedgerStore:
     def connect(self) -> Iterator[Connection]:
         with self.engine.connect() as connection:
             yield connection
+
+
+# Rows turned into typed columns at a time: a whole table as Python row objects would cost
+# hundreds of MB, which the allocator then keeps for the life of the process.
+_READ_ROWS = 10_000
 
 
 def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
