@@ -105,6 +105,9 @@ COMPANY_FEATURES = (
     "days_since_proceeding",
 )
 FEATURES = HISTORY_FEATURES + ORDER_FEATURES + COMPANY_FEATURES
+# The column labels of feature frames, built once (pandas builds an index from a list anew on
+# every frame, which costs more than a one-row query).
+FEATURE_COLUMNS = pd.Index(FEATURES)
 # Integer codes that LightGBM should split as categories, not as numbers.
 CATEGORICAL_FEATURES = ("legal_form", "naf_division")
 
@@ -220,18 +223,18 @@ class _Stream:
     def __init__(self, customer: np.ndarray, day: np.ndarray, **values: np.ndarray) -> None:
         keys = customer * _SHIFT + day
         order = np.argsort(keys, kind="stable")
-        self.customer = customer[order]
         self.day = day[order]
         self.keys = keys[order]
-        first = _first_of_runs(self.customer)
-        # running[i]: the sum of its customer's values up to event i; before[i]: up to the event
-        # ahead of it (zero for a customer's first), so that totals subtract within a customer.
-        self.running: dict[str, np.ndarray] = {}
-        self.before_event: dict[str, np.ndarray] = {}
-        for name, value in values.items():
-            running = _group_cumsum(self.customer, value[order])
-            self.running[name] = running
-            self.before_event[name] = np.where(first, 0.0, np.r_[0.0, running[:-1]])
+        ordered = customer[order]
+        # running[i]: the sum of its customer's values up to event i, restarting with each
+        # customer, so that a total never mixes in another customer's rounding.
+        self.running = {
+            name: _group_cumsum(ordered, value[order]) for name, value in values.items()
+        }
+
+    @property
+    def customer(self) -> np.ndarray:
+        return self.keys // _SHIFT
 
     def before(self, customer: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) positions of each query customer's events dated before its day."""
@@ -244,9 +247,14 @@ class _Stream:
         running = self.running[name]
         if len(running) == 0:
             return np.zeros(len(start))
-        last = np.clip(end - 1, 0, len(running) - 1)
-        first = np.clip(start, 0, len(running) - 1)
-        return np.where(end > start, running[last] - self.before_event[name][first], 0.0)
+        top = len(running) - 1  # (minimum and maximum: np.clip costs more on a few values)
+        last = np.minimum(np.maximum(end - 1, 0), top)
+        ahead = np.minimum(np.maximum(start - 1, 0), top)
+        # What precedes `start` within its customer: nothing at the customer's first event.
+        here = np.minimum(start, top)
+        first = (start == 0) | (self.keys[ahead] // _SHIFT != self.keys[here] // _SHIFT)
+        preceding = np.where(first, 0.0, running[ahead])
+        return np.where(end > start, running[last] - preceding, 0.0)
 
 
 @dataclass(frozen=True)
@@ -362,7 +370,7 @@ class PreparedLedger:
             queries["terms_days"].to_numpy(dtype=float),
             _po_given(queries),
         )
-        return pd.DataFrame(matrix.T, columns=list(FEATURES), index=queries.index, copy=False)
+        return pd.DataFrame(matrix.T, columns=FEATURE_COLUMNS, index=queries.index, copy=False)
 
     def matrix(
         self,
@@ -524,7 +532,7 @@ def _at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     and zeros when there are no values at all (a ledger without invoices)."""
     if len(values) == 0:
         return np.zeros(len(positions))
-    return values[np.clip(positions, 0, len(values) - 1)]
+    return values[np.minimum(np.maximum(positions, 0), len(values) - 1)]
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ pickle is involved, so loading a bundle runs no code from it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,16 @@ class IsotonicCalibrator:
 
 
 @dataclass(frozen=True)
+class Scores:
+    """The model's outputs for some rows, one array each, in row order."""
+
+    p_late: np.ndarray
+    p_severe: np.ndarray  # never above p_late
+    expected_days_late: np.ndarray
+    grade: np.ndarray  # "A" (safest) to "E"
+
+
+@dataclass(frozen=True)
 class ScoringModel:
     """Calibrated P(late), P(severe) and expected days late from the point-in-time features."""
 
@@ -93,6 +104,19 @@ class ScoringModel:
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """p_late, p_severe (never above p_late), expected_days_late and grade per row."""
+        scores = self.scores(features)
+        return pd.DataFrame(
+            {
+                "p_late": scores.p_late,
+                "p_severe": scores.p_severe,
+                "expected_days_late": scores.expected_days_late,
+                "grade": scores.grade,
+            },
+            index=features.index,
+        )
+
+    def scores(self, features: pd.DataFrame) -> Scores:
+        """What `predict` gives, as arrays (a frame costs more than scoring a few rows)."""
         x = self.matrix(features)
         p_late = self.calibrators["late"](self._raw("late", x))
         p_severe = self.calibrators["severe"](self._raw("severe", x))
@@ -103,16 +127,7 @@ class ScoringModel:
                 under, np.maximum(p_severe, self.proceedings_floor["severe"]), p_severe
             )
         p_severe = np.minimum(p_severe, p_late)
-        days = self._raw("days_late", x)
-        return pd.DataFrame(
-            {
-                "p_late": p_late,
-                "p_severe": p_severe,
-                "expected_days_late": days,
-                "grade": self.bands.grade_of(p_late),
-            },
-            index=features.index,
-        )
+        return Scores(p_late, p_severe, self._raw("days_late", x), self.bands.grade_of(p_late))
 
     def _raw(self, name: str, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.boosters[name].predict(x, num_threads=_threads(x)), dtype=float)
@@ -122,7 +137,12 @@ class ScoringModel:
         the column `bias` holds the expected value."""
         x = self.matrix(features)
         raw = self.boosters[target].predict(x, pred_contrib=True, num_threads=_threads(x))
-        return pd.DataFrame(np.asarray(raw), columns=[*self.features, "bias"], index=features.index)
+        columns = self._contribution_columns
+        return pd.DataFrame(np.asarray(raw), columns=columns, index=features.index)
+
+    @functools.cached_property
+    def _contribution_columns(self) -> pd.Index:
+        return pd.Index([*self.features, "bias"])  # built once: an index costs more than a row
 
     # ---- files ---------------------------------------------------------------------------
 
