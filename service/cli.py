@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -28,9 +29,17 @@ def serve_command(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes", min=1)] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="log every request on standard output (the /metrics endpoint counts them "
+            "either way; the log costs each request a little)"
+        ),
+    ] = False,
 ) -> None:
     """Serve the API; settings come from CREDIT_RISK_* variables (or .env)."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     # One OpenMP thread per worker: a request scores a few rows, and LightGBM's spinning
     # threads compete with the other workers for the cores (scale with --workers instead).
@@ -39,7 +48,29 @@ def serve_command(
     url = f"http://{shown}:{port}"
     typer.echo(f"credit-risk on {url}  (web page: {url}/  API documentation: {url}/docs)")
     # A factory, so each worker builds its own app (and loads its own model) after forking.
-    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers)
+    config = uvicorn.Config(
+        WORKER_APP, factory=True, host=host, port=port, workers=workers, access_log=access_log
+    )
+    if workers == 1:
+        uvicorn.Server(config).run()
+    else:
+        Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
+
+
+WORKER_APP = "service.worker:app_from_env"
+
+
+def tcp_listener(bound: socket.socket) -> socket.socket:
+    """The same listening socket, marked as TCP so that its connections get TCP_NODELAY.
+
+    uvicorn binds the socket it shares between workers without naming the protocol, and
+    asyncio sets TCP_NODELAY only on connections of a socket that names it: without it, every
+    answer after the first on a kept-alive connection waits about 40 ms for the client's
+    delayed acknowledgement (Nagle's algorithm).
+    """
+    if bound.family not in (socket.AF_INET, socket.AF_INET6):
+        return bound
+    return socket.socket(bound.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, bound.detach())
 
 
 keys_app = typer.Typer(
