@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from features.ledger import LedgerStore
@@ -56,6 +57,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         store = LedgerStore.open(settings.ledger_url)
         migrate_service_tables(store.engine)
         host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))

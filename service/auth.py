@@ -6,7 +6,7 @@ endpoint needs is a 403 naming the roles that grant it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -32,7 +32,7 @@ def _keys(request: Request) -> ApiKeys:
     return keys
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     header: Annotated[str | None, Security(_api_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
@@ -53,10 +53,10 @@ def authenticated(
 Caller = Annotated[ApiKey, Depends(authenticated)]
 
 
-def require(permission: Permission) -> Callable[[ApiKey], ApiKey]:
+def require(permission: Permission) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     """A dependency admitting callers whose roles grant `permission`."""
 
-    def check(caller: Caller) -> ApiKey:
+    async def check(caller: Caller) -> ApiKey:
         if not caller.may(permission):
             granting = [role for role, granted in ROLES.items() if permission in granted]
             raise Forbidden(

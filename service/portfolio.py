@@ -25,6 +25,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from features.ledger import LedgerStore
@@ -135,6 +136,11 @@ WHOLE_MAX_ROWS = 2_000_000
 # it looks.
 _WAIT_SECONDS, _POLL_SECONDS = 60.0, 0.1
 _BOOK_TABLES = ("invoice", "payment", "customer", "company", "financial_statement", "legal_event")
+# Of the two large tables, only the columns the features read.
+_BOOK_COLUMNS = {
+    "invoice": ("invoice_id", "customer_id", "issue_date", "due_date", "amount", "disputed"),
+    "payment": ("invoice_id", "paid_date", "amount"),
+}
 
 
 def _text(value: object) -> str | None:
@@ -202,6 +208,8 @@ class LedgerSnapshot:
 
 
 log = logging.getLogger(__name__)
+# Built once: every score asks it, and building a statement costs more than running it.
+_STAMP = sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(import_log.c.import_id), 0))
 
 
 class WholeLedger:
@@ -276,29 +284,35 @@ class WholeLedger:
         return snapshot if snapshot.prepared is not None else None
 
     def _stamp(self) -> tuple[int, int]:
-        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(import_log.c.import_id), 0))
         with self.store.connect() as connection:
-            count, last = connection.execute(query).one()
+            count, last = connection.execute(_STAMP).one()
         return int(count), int(last)
 
     def _read(self, stamp: tuple[int, int]) -> LedgerSnapshot:
         """The book as of `stamp`; none when it is too large (remembered as well)."""
         if self.store.count("invoice") + self.store.count("payment") > self.max_rows:
             return LedgerSnapshot(stamp, None)
-        tables = {name: self.store.read(name) for name in _BOOK_TABLES}
+        tables = {
+            name: self.store.read(name, columns=_BOOK_COLUMNS.get(name)) for name in _BOOK_TABLES
+        }
         customers = tables["customer"].sort_values("customer_id", ignore_index=True)
         prepared = PreparedLedger(Ledger.from_tables(tables))
         directory = Directory.of(customers, tables["company"])
         del tables, customers  # only the prepared arrays stay
         gc.collect()
         _give_back_freed_memory()
+        # What a worker holds from now on is long-lived: keep it out of the collector's full
+        # passes, which otherwise pause every request every few thousand.
+        gc.freeze()
         if self._stamp() != stamp:  # an import landed meanwhile: serve this batch, keep nothing
             return LedgerSnapshot((-1, -1), prepared, directory)
         return LedgerSnapshot(stamp, prepared, directory)
 
 
 def _give_back_freed_memory() -> None:
-    """Return the heap freed by the read to the system (glibc keeps it otherwise)."""
+    """Return the memory freed by the read to the system: Arrow's pool and glibc's heap keep
+    it otherwise, and a worker would carry the read's peak for its whole life."""
+    pa.default_memory_pool().release_unused()
     # Not glibc: nothing to call, and the process reuses the memory instead.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)

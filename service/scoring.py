@@ -20,10 +20,10 @@ import sqlalchemy as sa
 
 from features.ledger import LedgerStore
 from features.ledger_tables import ledger_tables
-from features.point_in_time import FEATURES, Ledger, PreparedLedger, build_features
+from features.point_in_time import FEATURE_COLUMNS, Ledger, PreparedLedger, build_features
 from features.reasons import Reason, explain_frame
 from features.schemas import TABLES
-from features.scoring_model import ScoringModel
+from features.scoring_model import Scores, ScoringModel
 from service.errors import InvalidField, UnknownCompany, UnknownCustomer
 from service.model_host import ModelHost
 from service.portfolio import WHOLE_MAX_ROWS, Directory, WholeLedger, customers_of, ledger_for
@@ -93,7 +93,7 @@ class Scorer:
             raise ValueError("give one field prefix per request")
         as_of = [self._decision_day(r, p) for r, p in zip(requests, prefixes, strict=True)]
         subjects, features, directory = self._features(requests, prefixes, as_of)
-        scores = model.predict(features)
+        scores = model.scores(features)
         explained: Sequence[list[Reason] | None] = (
             _reasons(model, features) if explain else [None] * len(requests)
         )
@@ -122,7 +122,7 @@ class Scorer:
             directory = snapshot.directory
             subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
             matrix = _matrix(snapshot.prepared, requests, subjects, as_of)
-            return subjects, pd.DataFrame(matrix.T, columns=list(FEATURES), copy=False), directory
+            return subjects, pd.DataFrame(matrix.T, columns=FEATURE_COLUMNS, copy=False), directory
         customers = customers_of(self.store, ids, sirens)
         ledger = ledger_for(self.store, customers, sirens)
         directory = Directory.of(customers, ledger.companies)
@@ -335,13 +335,13 @@ class _Outcome:
     sole_trader: bool
 
 
-def _outcomes(features: pd.DataFrame, scores: pd.DataFrame) -> list[_Outcome]:
+def _outcomes(features: pd.DataFrame, scores: Scores) -> list[_Outcome]:
     """Rows as plain values in one pass (row-wise pandas access costs more than scoring)."""
     columns = zip(
-        scores["p_late"].to_numpy(dtype=float).tolist(),
-        scores["p_severe"].to_numpy(dtype=float).tolist(),
-        scores["expected_days_late"].to_numpy(dtype=float).tolist(),
-        scores["grade"].astype(str).tolist(),
+        scores.p_late.tolist(),
+        scores.p_severe.tolist(),
+        scores.expected_days_late.tolist(),
+        scores.grade.tolist(),
         (~(features["has_history"].to_numpy() > 0)).tolist(),
         (features["sole_trader"].to_numpy() == 1).tolist(),
         strict=True,

@@ -32,6 +32,11 @@ class ServiceSettings(BaseSettings):
     model_watch_seconds: float = Field(30.0, ge=0)
     policy_path: Path | None = None  # the analyst's terms policy (TOML); default: the shipped one
     max_batch: int = Field(10_000, ge=1)
+    # Threads answering requests in each worker. Scoring holds Python's global lock: with more
+    # threads, a request that lets go of it (around a database call) waits for the others to
+    # hand it back, so requests take turns far less efficiently than one thread does. Scale
+    # with workers (processes) instead.
+    request_threads: int = Field(1, ge=1)
     # The book (invoices and payments) is held in memory, prepared for scoring, while it has at
     # most this many rows (about 150 bytes each); 0 reads every request from the database.
     memory_ledger_max_rows: int = Field(2_000_000, ge=0)

@@ -76,14 +76,14 @@ def _environment(settings: Mapping[str, str]) -> dict[str, str]:
 def start_server(
     settings: Mapping[str, str], workdir: Path, *, deadline_seconds: float = START_SECONDS
 ) -> LiveServer:
-    """Start `uvicorn service.app:app_from_env` and wait until /health/ready answers 200."""
+    """Start `uvicorn service.worker:app_from_env` and wait until /health/ready answers 200."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log = workdir / f"server-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", "service.app:app_from_env", "--factory",
+                sys.executable, "-m", "uvicorn", "service.worker:app_from_env", "--factory",
                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                 "--log-level", "warning",
             ],
