@@ -12,6 +12,10 @@ per endpoint):
 - POST /v1/score/batch of 10,000 known customers without reasons, repeated (median; target at
   least 20,000 rows/s).
 
+The load generator speaks HTTP/1.1 over keep-alive connections itself, as wrk does: a
+general-purpose client (httpx) spends more CPU on a request than the service spends answering
+/health/live, so it would measure itself rather than the service.
+
 Every /v1 request carries `X-API-Key`: --api-key (or CREDIT_RISK_BENCH_API_KEY), else a key the
 bench creates with `credit-risk keys create`. The server is always stopped at the end.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import random
@@ -32,11 +37,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -45,6 +51,7 @@ from features.ledger import LedgerStore
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 120.0  # seconds a worker may take to load the model before the bench gives up
 STOP_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 30.0  # seconds past the load time an answer may still take
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,12 @@ def serving(data_dir: Path, port: int, workers: int) -> Iterator[subprocess.Pope
         )  # fmt: skip
         try:
             yield server
+        except BaseException:
+            stop(server)
+            log.seek(0)
+            tail = log.read().decode(errors="replace").splitlines()[-40:]
+            print("the server's last lines:", *tail, sep="\n  ", file=sys.stderr)
+            raise
         finally:
             stop(server)
 
@@ -172,6 +185,195 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+class MalformedResponse(Exception):
+    """The server's answer is not an HTTP/1.1 response this client can read."""
+
+
+# A connection that failed or answered what cannot be read: asyncio.IncompleteReadError is an
+# EOFError, ValueError a number that does not parse.
+CONNECTION_ERRORS = (OSError, EOFError, ValueError, MalformedResponse, asyncio.LimitOverrunError)
+
+
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@dataclass
+class Tally:
+    """What the connections have measured so far (shared: they run on one event loop)."""
+
+    latencies: list[float] = field(default_factory=list)  # seconds, of the 200 answers
+    errors: int = 0
+
+
+def serialised_requests(
+    host: str,
+    method: str,
+    path: str,
+    bodies: Sequence[dict[str, Any]] | None,
+    headers: dict[str, str],
+) -> list[bytes]:
+    """Every request to send, as the bytes of a keep-alive HTTP/1.1 request: one per body, or a
+    single one without a body."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    if not bodies:
+        return [f"{head}\r\n".encode()]
+    encoded = (json.dumps(body, separators=(",", ":")).encode() for body in bodies)
+    return [
+        f"{head}Content-Type: application/json\r\nContent-Length: {len(content)}\r\n\r\n".encode()
+        + content
+        for content in encoded
+    ]
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one response whole (head and body); its status and whether the server keeps the
+    connection open. 1xx interim answers are read and passed over."""
+    while True:
+        status, keep_alive, length, chunked = parse_head(await reader.readuntil(b"\r\n\r\n"))
+        if status >= 200:
+            break
+    if chunked:
+        await read_chunks(reader)
+    elif length is not None:
+        await reader.readexactly(length)
+    elif status not in (204, 304):  # no length: the body runs until the server closes
+        await reader.read()
+        keep_alive = False
+    return status, keep_alive
+
+
+def parse_head(head: bytes) -> tuple[int, bool, int | None, bool]:
+    """Status, keep-alive, Content-Length (None if absent) and chunked transfer of a response
+    head (the status line and the header lines up to the blank line)."""
+    status_line, *lines = head[:-4].split(b"\r\n")
+    version, _, rest = status_line.partition(b" ")
+    if not version.startswith(b"HTTP/1.") or not rest[:3].isdigit():
+        raise MalformedResponse(status_line[:80].decode(errors="replace"))
+    keep_alive, length, chunked = version == b"HTTP/1.1", None, False
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise MalformedResponse(line[:80].decode(errors="replace"))
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = value.endswith(b"chunked")
+        elif name == b"connection" and b"close" in value:
+            keep_alive = False
+        elif name == b"connection" and b"keep-alive" in value:
+            keep_alive = True
+    return int(rest[:3]), keep_alive, length, chunked
+
+
+async def read_chunks(reader: asyncio.StreamReader) -> None:
+    """Read a chunked body: chunks until the last one (size 0), then the trailer lines."""
+    while size := int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16):
+        if (await reader.readexactly(size + 2))[-2:] != b"\r\n":
+            raise MalformedResponse("a chunk does not end with CRLF")
+    while await reader.readuntil(b"\r\n") != b"\r\n":
+        pass
+
+
+async def close(connection: Connection | None) -> None:
+    """Close a connection, ignoring a peer that has already gone."""
+    if connection is not None:
+        connection[1].close()
+        with suppress(OSError):
+            await connection[1].wait_closed()
+
+
+async def keep_sending(
+    address: tuple[str, int],
+    connection: Connection | None,
+    requests: Sequence[bytes],
+    seed: int,
+    deadline: float,
+    tally: Tally,
+) -> Connection | None:
+    """One connection sending requests back to back until the deadline, each one picked at
+    random; reopened after a connection error or a `Connection: close` answer. The connection
+    still open at the end, to close once the clock has stopped."""
+    pick = random.Random(seed)
+    while time.perf_counter() < deadline:
+        request = pick.choice(requests)
+        sent = time.perf_counter()
+        try:
+            if connection is None:
+                connection = await asyncio.open_connection(*address)
+            reader, writer = connection
+            writer.write(request)
+            await writer.drain()
+            status, keep_alive = await read_response(reader)
+        except CONNECTION_ERRORS:
+            tally.errors += 1
+            await close(connection)
+            connection = None
+            continue
+        if status == 200:
+            tally.latencies.append(time.perf_counter() - sent)
+        else:
+            tally.errors += 1
+        if not keep_alive:
+            await close(connection)
+            connection = None
+    return connection
+
+
+async def load(
+    address: tuple[str, int], requests: Sequence[bytes], connections: int, seconds: float
+) -> Load:
+    """`connections` connections (opened before the clock starts) sending requests for
+    `seconds`; one still waiting for its answer REQUEST_TIMEOUT after that counts as an error."""
+    opened = await asyncio.gather(*(asyncio.open_connection(*address) for _ in range(connections)))
+    tally = Tally()
+    started = time.perf_counter()
+    deadline = started + seconds
+    tasks = [
+        asyncio.create_task(keep_sending(address, connection, requests, seed, deadline, tally))
+        for seed, connection in enumerate(opened)
+    ]
+    done, late = await asyncio.wait(tasks, timeout=seconds + REQUEST_TIMEOUT)
+    elapsed = time.perf_counter() - started
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    for task in done:
+        await close(task.result())
+    return Load(len(tally.latencies), tally.errors + len(late), elapsed, tally.latencies)
+
+
+def run_loop(main: Coroutine[Any, Any, Load]) -> Load:
+    """Run the coroutine on uvloop if it is installed, else on asyncio's own event loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pids: Sequence[int], timeout: float = 60.0, poll: float = 0.5) -> float:
+    """Seconds until the workers sit idle (under 10 % of a core each over two polls in a row):
+    a worker warms up after ready, and a load measured meanwhile would measure the warm-up."""
+    started = time.perf_counter()
+    before, quiet = [cpu_seconds(pid) for pid in pids], 0
+    while quiet < 2 and time.perf_counter() - started < timeout:
+        time.sleep(poll)
+        now = [cpu_seconds(pid) for pid in pids]
+        busy = max(b - a for a, b in zip(before, now, strict=True)) / poll
+        quiet = quiet + 1 if busy < 0.1 else 0
+        before = now
+    return time.perf_counter() - started
+
+
 def generate_load(
     base: str,
     method: str,
@@ -181,39 +383,12 @@ def generate_load(
     connections: int,
     seconds: float,
 ) -> Load:
-    """Run in another process: `connections` clients sending requests back to back."""
-
-    async def run() -> Load:
-        latencies: list[float] = []
-        errors = 0
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        async with httpx.AsyncClient(
-            base_url=base, headers=headers, limits=limits, timeout=30
-        ) as client:
-
-            async def one_client(seed: int) -> None:
-                nonlocal errors
-                pick = random.Random(seed)
-                while time.perf_counter() < deadline:
-                    body = pick.choice(bodies) if bodies else None
-                    sent = time.perf_counter()
-                    try:
-                        response = await client.request(method, path, json=body)
-                        ok = response.status_code == 200
-                    except httpx.HTTPError:
-                        ok = False
-                    if ok:
-                        latencies.append(time.perf_counter() - sent)
-                    else:
-                        errors += 1
-
-            await client.get("/health/live")  # open a connection before the clock starts
-            started = time.perf_counter()
-            deadline = started + seconds
-            await asyncio.gather(*(one_client(i) for i in range(connections)))
-            return Load(len(latencies), errors, time.perf_counter() - started, latencies)
-
-    return asyncio.run(run())
+    """Run in another process: `connections` keep-alive connections sending requests back to
+    back, the requests serialised to bytes before the clock starts."""
+    url = urlsplit(base)
+    address = (url.hostname or "127.0.0.1", url.port or 80)
+    requests = serialised_requests(url.netloc, method, path, bodies, headers)
+    return run_loop(load(address, requests, connections, seconds))
 
 
 def loaded(pool: Any, *arguments: Any) -> Load:
@@ -292,6 +467,10 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         at_start = [memory_mb(pid) for pid in workers]
         print(f"time to ready (first worker answering /health/ready): {ready:.1f} s; "
               f"target < 5 s: {verdict(ready < 5)}")  # fmt: skip
+        warm = settle(workers)
+        warmed = [memory_mb(pid) for pid in workers]
+        print(f"workers idle {warm:.1f} s after ready (the ledger loaded into memory in the "
+              f"background): {', '.join(f'{m:.0f}' for m in warmed)} MB each")  # fmt: skip
         loads = {
             "live": loaded(pool, base, "GET", "/health/live", None, headers, args.connections,
                            args.seconds),
