@@ -50,8 +50,13 @@ class WriteReport:
         return "; ".join(parts) if parts else "nothing to write"
 
 
-def create_ledger_engine(url: str) -> Engine:
-    """An engine with the settings the ledger relies on (WAL and foreign keys on SQLite)."""
+# Bulk imports build indexes over millions of rows: SQLite's default 2 MB page cache thrashes.
+IMPORT_CACHE_MB = 256
+
+
+def create_ledger_engine(url: str, *, cache_mb: int = IMPORT_CACHE_MB) -> Engine:
+    """An engine with the settings the ledger relies on (WAL and foreign keys on SQLite);
+    `cache_mb` is SQLite's page cache of each connection (it fills up and stays full)."""
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
@@ -65,8 +70,7 @@ def create_ledger_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
-            # Bulk imports build indexes over millions of rows: the default 2 MB cache thrashes.
-            cursor.execute("PRAGMA cache_size=-262144")
+            cursor.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
@@ -94,9 +98,11 @@ class LedgerStore:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> LedgerStore:
+    def open(
+        cls, url: str, *, migrate: bool = True, cache_mb: int = IMPORT_CACHE_MB
+    ) -> LedgerStore:
         """Connect and bring the schema to the latest migration."""
-        store = cls(create_ledger_engine(url))
+        store = cls(create_ledger_engine(url, cache_mb=cache_mb))
         if migrate:
             store.migrate()
         return store

@@ -58,7 +58,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-        store = LedgerStore.open(settings.ledger_url)
+        store = LedgerStore.open(settings.ledger_url, cache_mb=settings.sqlite_cache_mb)
         migrate_service_tables(store.engine)
         host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))
         policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()

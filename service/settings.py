@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     # The book (invoices and payments) is held in memory, prepared for scoring, while it has at
     # most this many rows (about 150 bytes each); 0 reads every request from the database.
     memory_ledger_max_rows: int = Field(2_000_000, ge=0)
+    # SQLite's page cache of each database connection a worker keeps open: requests read
+    # little from the database, and a large cache would fill with the decision log's pages.
+    sqlite_cache_mb: int = Field(16, ge=1)
     # A full batch of inline prospects is about 3 MB of JSON; anything far larger is a mistake.
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
 
