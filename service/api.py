@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from features.ledger import LedgerStore
@@ -21,6 +21,7 @@ from service.auth import require
 from service.errors import BatchTooLarge, ErrorBody, NotFound
 from service.ingestion import Answer, Idempotency, Ingestor, request_digest
 from service.keys import ApiKey, ApiKeys, Permission
+from service.memory import give_back_freed_memory
 from service.metrics import ServiceMetrics
 from service.model_host import ModelHost, ReloadOutcome
 from service.profiles import company_profile, customer_profile
@@ -112,6 +113,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 v1 = APIRouter(prefix="/v1", responses=_ERRORS)
+# A batch of this many items leaves megabytes of freed memory behind (its answer and decision
+# log as JSON), which the allocators would otherwise keep.
+_LARGE_BATCH = 1_000
 operations = APIRouter()
 
 
@@ -133,16 +137,25 @@ async def score(
 
 @v1.post("/score/batch", tags=["scoring"], summary="Score many subjects at once")
 def score_batch(
-    body: BatchRequest, scorer: ScorerDep, state: StateDep, caller: Scoring
+    body: BatchRequest,
+    scorer: ScorerDep,
+    state: StateDep,
+    caller: Scoring,
+    after: BackgroundTasks,
 ) -> BatchResponse:
-    """Up to `max_batch` items, answered in the same order; reasons only if `explain`. One bad
-    item fails the batch with its position named (`items[3].siren`)."""
+    """Up to `max_batch` items, answered in the same order; reasons only if `explain`, terms
+    unless `terms` is false. One bad item fails the batch with its position named
+    (`items[3].siren`)."""
     limit = state.settings.max_batch
     if len(body.items) > limit:
         raise BatchTooLarge(len(body.items), limit)
-    results = scorer.score(body.items, explain=body.explain, fields=_item_fields(body.items))
+    results = scorer.score(
+        body.items, explain=body.explain, fields=_item_fields(body.items), terms=body.terms
+    )
     _log_decisions(state, caller, "batch", body.items, results)
     state.metrics.scored(r.grade for r in results)
+    if len(results) >= _LARGE_BATCH:  # once answered, give its memory back to the system
+        after.add_task(give_back_freed_memory)
     version = results[0].model_version if results else state.host.model.version
     return BatchResponse(model_version=version, count=len(results), results=results)
 

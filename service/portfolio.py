@@ -13,8 +13,6 @@ restart from zero with its own rows, so both paths give the same values to the l
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import logging
 import threading
@@ -25,7 +23,6 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import sqlalchemy as sa
 
 from features.ledger import LedgerStore
@@ -38,6 +35,7 @@ from features.point_in_time import (
     day_numbers,
     settlement_days,
 )
+from service.memory import give_back_freed_memory
 from service.recommending import COMPANY_FIELDS, CUSTOMER_FIELDS
 
 __all__ = [
@@ -300,22 +298,13 @@ class WholeLedger:
         directory = Directory.of(customers, tables["company"])
         del tables, customers  # only the prepared arrays stay
         gc.collect()
-        _give_back_freed_memory()
+        give_back_freed_memory()
         # What a worker holds from now on is long-lived: keep it out of the collector's full
         # passes, which otherwise pause every request every few thousand.
         gc.freeze()
         if self._stamp() != stamp:  # an import landed meanwhile: serve this batch, keep nothing
             return LedgerSnapshot((-1, -1), prepared, directory)
         return LedgerSnapshot(stamp, prepared, directory)
-
-
-def _give_back_freed_memory() -> None:
-    """Return the memory freed by the read to the system: Arrow's pool and glibc's heap keep
-    it otherwise, and a worker would carry the read's peak for its whole life."""
-    pa.default_memory_pool().release_unused()
-    # Not glibc: nothing to call, and the process reuses the memory instead.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass(frozen=True)

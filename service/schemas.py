@@ -141,6 +141,11 @@ class BatchRequest(_Input):
 
     items: list[ScoreSubject] = Field(min_length=1)
     explain: bool = False
+    terms: bool = Field(
+        True,
+        description="recommended terms for each item; false answers scores only (a tenth of "
+        "the size, for re-grading a portfolio)",
+    )
 
 
 class ReasonOut(BaseModel):

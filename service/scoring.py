@@ -84,9 +84,11 @@ class Scorer:
         *,
         explain: bool,
         fields: Sequence[str] | None = None,
+        terms: bool = True,
     ) -> list[ScoreResponse]:
-        """One response per request, in order. `fields` prefix the field names of errors, one
-        per request (e.g. "items[3]." in a batch)."""
+        """One response per request, in order, with the policy's terms unless `terms` is false.
+        `fields` prefix the field names of errors, one per request (e.g. "items[3]." in a
+        batch)."""
         model = self.host.model  # one read: see the module docstring
         prefixes = list(fields) if fields is not None else [""] * len(requests)
         if len(prefixes) != len(requests):
@@ -103,7 +105,7 @@ class Scorer:
             _response(subject, day, request.terms_days, outcome, reasons, model.version)
             for request, subject, day, outcome, reasons in rows
         ]
-        if self.policy is not None:
+        if self.policy is not None and terms:
             self._add_terms(requests, subjects, as_of, features, responses, directory)
         return responses
 

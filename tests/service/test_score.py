@@ -140,6 +140,18 @@ def test_batch_keeps_the_order_of_mixed_items(client: TestClient, prospect_siren
     assert explained["results"][0]["reasons"]
 
 
+def test_a_batch_may_ask_for_scores_only(client: TestClient) -> None:
+    """`terms: false` leaves the terms out and changes nothing else."""
+    items = [{"customer_id": "C00004", "amount": 500}, {"customer_id": "C00001"}]
+    full = client.post("/v1/score/batch", json={"items": items}).json()["results"]
+    bare = client.post("/v1/score/batch", json={"items": items, "terms": False}).json()["results"]
+    assert all(r["terms"] is not None for r in full)
+    assert all(r["terms"] is None and r["policy_version"] is None for r in bare)
+    for with_terms, without in zip(full, bare, strict=True):
+        for field in ("p_late", "p_severe", "grade", "expected_days_late", "subject"):
+            assert with_terms[field] == without[field], field
+
+
 def test_batch_above_the_limit_is_refused(client: TestClient) -> None:
     items = [{"customer_id": "C00001"}] * 51  # the test app accepts 50
     response = client.post("/v1/score/batch", json={"items": items})
