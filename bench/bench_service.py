@@ -10,7 +10,7 @@ per endpoint):
 - POST /v1/score for known customers without reasons (target >= 0.33 of the ceiling) and with
   reasons (>= 0.15 of the ceiling, p99 < 100 ms);
 - POST /v1/score/batch of 10,000 known customers without reasons, repeated (median; target at
-  least 20,000 rows/s).
+  least 20,000 rows/s), with the recommended terms and with scores only (`terms: false`).
 
 The load generator speaks HTTP/1.1 over keep-alive connections itself, as wrk does: a
 general-purpose client (httpx) spends more CPU on a request than the service spends answering
@@ -397,10 +397,10 @@ def loaded(pool: Any, *arguments: Any) -> Load:
 
 
 def batch_rows_per_second(
-    base: str, headers: dict[str, str], items: list[dict[str, Any]], repeat: int
+    base: str, headers: dict[str, str], items: list[dict[str, Any]], repeat: int, terms: bool
 ) -> tuple[float, list[float]]:
     """Median rows/s of `repeat` batches (after one that warms the worker up) and all times."""
-    body = {"items": items, "explain": False}
+    body = {"items": items, "explain": False, "terms": terms}
     times = []
     with httpx.Client(base_url=base, headers=headers, timeout=300) as client:
         for _ in range(repeat + 1):
@@ -485,7 +485,10 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
             {"customer_id": pick.choice(customer_ids), "amount": round(pick.uniform(500, 5e4), 2)}
             for _ in range(args.batch_size)
         ]
-        rows, batch_times = batch_rows_per_second(base, headers, items, args.batch_repeat)
+        batches = {
+            terms: batch_rows_per_second(base, headers, items, args.batch_repeat, terms)
+            for terms in (True, False)
+        }
         rss = [memory_mb(pid) for pid in workers]
         peak = [memory_mb(pid, "VmHWM") for pid in workers]
     ceiling = loads["live"].per_second
@@ -511,14 +514,22 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         if load.errors:
             line += f"; {load.errors} failed requests"
         print(line)
-    print(f"POST /v1/score/batch of {args.batch_size:,} known customers, no reasons: "
-          f"{rows:,.0f} rows/s (median of {args.batch_repeat} after a first one of "
-          f"{batch_times[0]:.2f} s: {', '.join(f'{t:.2f}' for t in batch_times[1:])} s); "
-          f"target >= 20,000 rows/s: {verdict(rows >= 20_000)}")  # fmt: skip
-    print(f"worker memory (VmRSS) at ready: {', '.join(f'{m:.0f}' for m in at_start)} MB; after "
-          f"the load: {', '.join(f'{m:.0f}' for m in rss)} MB (peak "
-          f"{', '.join(f'{m:.0f}' for m in peak)} MB); target < 400 MB: "
-          f"{verdict(bool(peak) and max(peak) < 400)}")  # fmt: skip
+    for terms, (rows, batch_times) in batches.items():
+        print(f"POST /v1/score/batch of {args.batch_size:,} known customers, no reasons, "
+              f"{'with terms' if terms else 'scores only (terms: false)'}: {rows:,.0f} rows/s "
+              f"(median of {args.batch_repeat} after a first one of {batch_times[0]:.2f} s: "
+              f"{', '.join(f'{t:.2f}' for t in batch_times[1:])} s); target >= 20,000 rows/s: "
+              f"{verdict(rows >= 20_000)}")  # fmt: skip
+
+    def listed(values: Sequence[float]) -> str:
+        return ", ".join(f"{m:.0f}" for m in values)
+
+    # The target is a ready worker's; the worker once warmed up (the ledger in memory) and the
+    # peak of the 10,000-item batches are shown beside it.
+    print(f"worker memory (VmRSS) at ready: {listed(at_start)} MB (target < 400 MB: "
+          f"{verdict(max(at_start) < 400)}); warmed up: {listed(warmed)} MB "
+          f"({verdict(max(warmed) < 400)}); after the load: {listed(rss)} MB, peak during the "
+          f"batches {listed(peak)} MB")  # fmt: skip
 
 
 if __name__ == "__main__":
