@@ -69,7 +69,7 @@ def recommend_terms(request: TermsRequest, policy: TermsPolicy, *, today: date) 
         prepayment_required=prepayment,
         settle_before_new_order=settle,
         credit_limit=credit_limit,
-        available_credit=max(credit_limit - request.open_amount, 0.0),
+        available_credit=round(max(credit_limit - request.open_amount, 0.0), 2),  # in cents
         payment_method=terms.payment_method,
         dunning_plan=plan,
         late_payment_interest=interest,

@@ -258,6 +258,8 @@ def check_amounts_in_range(terms: RecommendedTerms, request: TermsRequest) -> No
     assert 0 <= terms.deposit_amount <= request.order_amount + 0.005
     assert terms.credit_limit >= 0
     assert 0 <= terms.available_credit <= terms.credit_limit
+    for money in (terms.deposit_amount, terms.credit_limit, terms.available_credit):
+        assert round(money, 2) == money  # whole cents, never float noise
     if terms.prepayment_required:
         assert terms.deposit_percent == 100
         assert terms.deadline.due_date == invoice_date_of(request)
