@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
+import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -230,8 +231,12 @@ async def live() -> dict[str, str]:
     summary="A model is loaded and the store answers",
     responses={503: {"model": ReadyOut, "description": "not ready (says why)"}},
 )
-def ready(state: StateDep) -> JSONResponse:
-    store = _store_status(state.store)
+async def ready(request: Request, state: StateDep) -> JSONResponse:
+    # On a thread of its own, not the request thread: a long batch must not make the worker
+    # look unready, nor a slow database hold up the event loop.
+    store = await anyio.to_thread.run_sync(
+        _store_status, state.store, limiter=request.app.state.health_threads
+    )
     is_ready = state.host.ready and store == "ok"
     body = ReadyOut(
         ready=is_ready,
@@ -248,7 +253,7 @@ def ready(state: StateDep) -> JSONResponse:
     summary="Prometheus metrics",
     response_class=PlainTextResponse,  # documents text/plain: the exposition format is not JSON
 )
-def metrics(state: StateDep) -> Response:
+async def metrics(state: StateDep) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

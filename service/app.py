@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 
@@ -58,6 +59,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        app.state.health_threads = anyio.CapacityLimiter(1)  # readiness checks the database
         store = LedgerStore.open(settings.ledger_url, cache_mb=settings.sqlite_cache_mb)
         migrate_service_tables(store.engine)
         host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import anyio.to_thread
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 
 def test_customer_look_up(client: TestClient) -> None:
@@ -92,3 +98,32 @@ def test_framework_errors_keep_the_error_shape(client: TestClient) -> None:
     wrong_method = client.get("/v1/score")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"] == "method_not_allowed"
+
+
+def test_health_answers_while_the_request_thread_is_taken(client: TestClient) -> None:
+    """A worker answers requests on one thread; while a long one holds it (a big batch),
+    liveness, readiness and metrics still answer, and single scores too (event loop)."""
+    portal = client.portal
+    assert portal is not None
+    limiter = portal.call(anyio.to_thread.current_default_thread_limiter)
+    assert limiter.total_tokens == 1
+    borrower = object()
+    pool = ThreadPoolExecutor(max_workers=1)  # a call that waits fails the test, not hangs it
+
+    def answered(method: str, path: str, **body: Any) -> Response:
+        return pool.submit(client.request, method, path, **body).result(timeout=30)
+
+    portal.call(limiter.acquire_on_behalf_of, borrower)
+    try:
+        assert answered("GET", "/health/live").status_code == 200
+        assert answered("GET", "/health/ready").json()["ready"] is True
+        assert answered("GET", "/metrics").status_code == 200
+        score = {"customer_id": "C00001", "explain": False}
+        assert answered("POST", "/v1/score", json=score).status_code == 200
+        waiting = pool.submit(client.get, "/v1/model")  # a route that needs the thread
+        with pytest.raises(TimeoutError):
+            waiting.result(timeout=0.5)
+    finally:
+        portal.call(limiter.release_on_behalf_of, borrower)
+        pool.shutdown(wait=False)
+    assert waiting.result(timeout=30).status_code == 200  # answered once the thread is free
