@@ -8,7 +8,6 @@ mixes two models in one answer.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,6 +23,7 @@ from features.point_in_time import FEATURE_COLUMNS, Ledger, PreparedLedger, buil
 from features.reasons import Reason, explain_frame
 from features.schemas import TABLES
 from features.scoring_model import Scores, ScoringModel
+from service.decision_ids import new_decision_id
 from service.errors import InvalidField, UnknownCompany, UnknownCustomer
 from service.model_host import ModelHost
 from service.portfolio import WHOLE_MAX_ROWS, Directory, WholeLedger, customers_of, ledger_for
@@ -364,7 +364,7 @@ def _response(
     expected = max(due + timedelta(days=round(outcome.expected_days_late)), as_of)
     # Built from the model's own outputs, already of the right types: no validation needed.
     return ScoreResponse.model_construct(
-        decision_id=uuid.uuid4(),
+        decision_id=new_decision_id(),
         as_of=as_of,
         subject=SubjectOut.model_construct(
             customer_id=subject.customer_id,
