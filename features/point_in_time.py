@@ -17,6 +17,7 @@ events of its customer happened before t, and cumulative sums give totals over t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,6 +106,15 @@ COMPANY_FEATURES = (
     "days_since_proceeding",
 )
 FEATURES = HISTORY_FEATURES + ORDER_FEATURES + COMPANY_FEATURES
+# The features that depend on the order (its amount, terms, purchase order, day), beside those
+# that depend only on who is scored and when.
+_COMPARED = ("amount_vs_usual", "terms_vs_usual")
+_USUAL_TERMS = "_usual_terms"  # the customer's mean terms so far, to compare an order with
+_SUBJECT_COLUMNS = (
+    *(name for name in HISTORY_FEATURES if name not in _COMPARED),
+    _USUAL_TERMS,
+    *COMPANY_FEATURES,
+)
 # The column labels of feature frames, built once (pandas builds an index from a list anew on
 # every frame, which costs more than a one-row query).
 FEATURE_COLUMNS = pd.Index(FEATURES)
@@ -350,6 +360,7 @@ class PreparedLedger:
         self._registry = _Registry(ledger.companies, registry, self.siren_codes.unknown)
         self._accounts = _Accounts(ledger.statements, statements)
         self._legal = _Legal(ledger.legal_events, events)
+        self._subjects: dict[tuple[int, int, int], np.ndarray] = {}
 
     def features(self, queries: pd.DataFrame) -> pd.DataFrame:
         """Features of each query row as of its day (see `build_features`)."""
@@ -404,16 +415,62 @@ class PreparedLedger:
             po_required=_take(self._po_required, account),
             po_given=po_given[order],
         )
+        subject = (
+            self._remembered_subjects(sorted_queries)
+            if len(order) <= _REMEMBERED_QUERY_ROWS
+            else self._subject_features(sorted_queries)
+        )
         columns = {
-            **self._history.features(sorted_queries),
+            **subject,
             **_order_features(sorted_queries),
-            **self._registry.features(sorted_queries),
-            **self._accounts.features(sorted_queries),
-            **self._legal.features(sorted_queries),
+            **_compared_with_usual(subject, sorted_queries),
         }
         restore = np.empty_like(order)
         restore[order] = np.arange(len(order))
         return _restored(columns, restore)
+
+    def _subject_features(self, queries: _Queries) -> dict[str, np.ndarray]:
+        """What is known of each query's customer and company on its day: every feature but
+        the order's own (and the usual terms, to compare the order with)."""
+        return {
+            **self._history.features(queries),
+            **self._registry.features(queries),
+            **self._accounts.features(queries),
+            **self._legal.features(queries),
+        }
+
+    def _remembered_subjects(self, queries: _Queries) -> dict[str, np.ndarray]:
+        """`_subject_features` of a few queries, remembered per (customer, company, day): a
+        service scores the same customers again and again on one day, and each fresh look-up
+        costs a few hundred small array operations. The values are those of a fresh look-up
+        to the last bit (each row's depend on its own key only)."""
+        keys = list(zip(queries.customer.tolist(), queries.company.tolist(),
+                        queries.as_of.tolist(), strict=True))  # fmt: skip
+        rows = [self._subjects.get(key) for key in keys]
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if missing:
+            taken = np.array(missing)
+            fresh = self._subject_features(
+                dataclasses.replace(
+                    queries, customer=queries.customer[taken], company=queries.company[taken],
+                    as_of=queries.as_of[taken], amount=queries.amount[taken],
+                    terms=queries.terms[taken], po_required=queries.po_required[taken],
+                    po_given=queries.po_given[taken],
+                )
+            )  # fmt: skip
+            block = np.array([np.asarray(fresh[name], dtype=float) for name in _SUBJECT_COLUMNS])
+            if len(self._subjects) + len(missing) > _REMEMBERED_SUBJECTS:
+                self._subjects.clear()  # a new day's subjects, mostly: start again
+            for j, i in enumerate(missing):
+                rows[i] = self._subjects[keys[i]] = block[:, j].copy()
+        stacked = np.array(rows).T
+        return {name: stacked[k] for k, name in enumerate(_SUBJECT_COLUMNS)}
+
+
+# Queries of at most this many rows look their subjects up in the remembered ones; larger ones
+# (batches, training) compute them all at once, which is faster than looking up row by row.
+_REMEMBERED_QUERY_ROWS = 16
+_REMEMBERED_SUBJECTS = 20_000  # about 8 MB
 
 
 def _factorized(*columns: pd.Series) -> tuple[list[np.ndarray], pd.Index]:
@@ -552,10 +609,19 @@ def _issued_features(
     out["has_history"] = (count > 0).astype(float)
     out["prior_invoices"] = count
     out["prior_amount_mean"] = mean_amount
-    out["amount_vs_usual"] = _ratio(queries.amount, mean_amount)
     out["relationship_days"] = np.where(count > 0, queries.as_of - first_day, np.nan)
     out["dispute_rate"] = _ratio(issued.total("disputed", start, end), count)
-    out["terms_vs_usual"] = queries.terms - _ratio(issued.total("terms", start, end), count)
+    out[_USUAL_TERMS] = _ratio(issued.total("terms", start, end), count)
+
+
+def _compared_with_usual(
+    subject: Mapping[str, np.ndarray], queries: _Queries
+) -> dict[str, np.ndarray]:
+    """The order against the customer's habits: its amount and its terms."""
+    return {
+        "amount_vs_usual": _ratio(queries.amount, subject["prior_amount_mean"]),
+        "terms_vs_usual": queries.terms - subject[_USUAL_TERMS],
+    }
 
 
 def _settled_features(

@@ -410,3 +410,21 @@ def test_a_prepared_ledger_answers_code_queries_as_frames_do(ledger: Ledger) -> 
     )
     expected = build_features(ledger, queries.drop(columns=["po_number"], errors="ignore"))
     np.testing.assert_array_equal(matrix.T, expected.to_numpy())
+
+
+def test_remembered_subjects_give_the_values_of_a_fresh_look_up(ledger: Ledger) -> None:
+    """Small queries remember what they found of each (customer, company, day); a later order
+    for the same subject, with another amount and terms, gets exactly a fresh look-up's
+    values (here: those of one large query, which remembers nothing)."""
+    queries = queries_for(ledger).drop(columns=["po_number"], errors="ignore")
+    again = queries.assign(
+        amount=queries["amount"] * 3 + 1, terms_days=(queries["terms_days"] + 15) % 90
+    )
+    expected = build_features(ledger, pd.concat([queries, again], ignore_index=True))
+    prepared = PreparedLedger(ledger)
+    found = []
+    for frame in (queries, again):  # the second pass finds every subject remembered
+        for start in range(0, len(frame), 7):
+            found.append(prepared.features(frame.iloc[start : start + 7]))
+    pd.testing.assert_frame_equal(pd.concat(found, ignore_index=True), expected, check_exact=True)
+    assert prepared._subjects  # the small queries did remember
