@@ -143,7 +143,7 @@ class BatchRequest(_Input):
     explain: bool = False
     terms: bool = Field(
         True,
-        description="recommended terms for each item; false answers scores only (a tenth of "
+        description="recommended terms for each item; false answers scores only (a sixth of "
         "the size, for re-grading a portfolio)",
     )
 
