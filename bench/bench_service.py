@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +161,11 @@ def wait_ready(base: str, server: subprocess.Popen[bytes], started: float) -> fl
     raise SystemExit(f"the service was not ready within {READY_TIMEOUT:.0f} s")
 
 
+def stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/<pid>/stat line after the command name (state, parent, ...)."""
+    return stat.rsplit(")", 1)[1].split()
+
+
 def worker_pids(server_pid: int) -> list[int]:
     """The uvicorn worker processes: the children of the server process."""
     children = []
@@ -172,7 +177,7 @@ def worker_pids(server_pid: int) -> list[int]:
             command = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        parent = int(stat_fields(stat)[1])
         if parent == server_pid and b"resource_tracker" not in command:
             children.append(int(entry.name))
     return sorted(children) or [server_pid]  # one worker: uvicorn serves in-process
@@ -344,19 +349,9 @@ async def load(
     return Load(len(tally.latencies), tally.errors + len(late), elapsed, tally.latencies)
 
 
-def run_loop(main: Coroutine[Any, Any, Load]) -> Load:
-    """Run the coroutine on uvloop if it is installed, else on asyncio's own event loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
-
-
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(Path(f"/proc/{pid}/stat").read_text())
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -388,7 +383,7 @@ def generate_load(
     url = urlsplit(base)
     address = (url.hostname or "127.0.0.1", url.port or 80)
     requests = serialised_requests(url.netloc, method, path, bodies, headers)
-    return run_loop(load(address, requests, connections, seconds))
+    return asyncio.run(load(address, requests, connections, seconds))
 
 
 def loaded(pool: Any, *arguments: Any) -> Load:

@@ -230,11 +230,19 @@ def _first_of_runs(groups: np.ndarray) -> np.ndarray:
 class _Stream:
     """Events of one kind sorted by (customer, day), with per-customer running sums."""
 
-    def __init__(self, customer: np.ndarray, day: np.ndarray, **values: np.ndarray) -> None:
+    def __init__(
+        self,
+        customer: np.ndarray,
+        day: np.ndarray,
+        carried: Mapping[str, np.ndarray] | None = None,
+        **values: np.ndarray,
+    ) -> None:
+        """`values` are summed; `carried` arrays are only put in the stream's order."""
         keys = customer * _SHIFT + day
         order = np.argsort(keys, kind="stable")
         self.day = day[order]
         self.keys = keys[order]
+        self.carried = {name: value[order] for name, value in (carried or {}).items()}
         ordered = customer[order]
         # running[i]: the sum of its customer's values up to event i, restarting with each
         # customer, so that a total never mixes in another customer's rounding.
@@ -290,6 +298,10 @@ class _Queries:
     terms: np.ndarray
     po_required: np.ndarray
     po_given: np.ndarray  # 1 when the order carries a purchase-order number, NaN if not said
+
+    def take(self, rows: np.ndarray) -> _Queries:
+        """These rows of the queries, in this order."""
+        return _Queries(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
 
 
 class _Codes:
@@ -449,15 +461,7 @@ class PreparedLedger:
         rows = [self._subjects.get(key) for key in keys]
         missing = [i for i, row in enumerate(rows) if row is None]
         if missing:
-            taken = np.array(missing)
-            fresh = self._subject_features(
-                dataclasses.replace(
-                    queries, customer=queries.customer[taken], company=queries.company[taken],
-                    as_of=queries.as_of[taken], amount=queries.amount[taken],
-                    terms=queries.terms[taken], po_required=queries.po_required[taken],
-                    po_given=queries.po_given[taken],
-                )
-            )  # fmt: skip
+            fresh = self._subject_features(queries.take(np.array(missing)))
             block = np.array([np.asarray(fresh[name], dtype=float) for name in _SUBJECT_COLUMNS])
             if len(self._subjects) + len(missing) > _REMEMBERED_SUBJECTS:
                 self._subjects.clear()  # a new day's subjects, mostly: start again
@@ -538,10 +542,11 @@ class _History:
         # are never among the events before t.
         done = book.settled != NEVER
         days_late = np.where(done, book.settled - book.due, 0).astype(float)
-        self.settled = _Stream(book.customer, book.settled, amount=book.amount,
-                               days_late=days_late, late=days_late > LATE_DAYS,
-                               severe=days_late > SEVERE_DAYS, late30=days_late > 30)  # fmt: skip
-        ordered_late = days_late[np.argsort(book.customer * _SHIFT + book.settled, kind="stable")]
+        self.settled = _Stream(book.customer, book.settled, {"days_late": days_late},
+                               amount=book.amount, days_late=days_late,
+                               late=days_late > LATE_DAYS, severe=days_late > SEVERE_DAYS,
+                               late30=days_late > 30)  # fmt: skip
+        ordered_late = self.settled.carried.pop("days_late")
         self.days_late_max = (
             pd.Series(ordered_late).groupby(self.settled.customer).cummax().to_numpy(dtype=float)
         )
@@ -678,13 +683,16 @@ class _Spells:
     def __init__(self, book: _Book, begins: np.ndarray) -> None:
         real = book.settled > begins
         customer, begin, end = book.customer[real], begins[real], book.settled[real]
-        self.starts = _Stream(customer, begin, amount=book.amount[real], due=book.due[real])
-        self.ends = _Stream(customer, end, amount=book.amount[real], due=book.due[real])
-        order = np.argsort(customer * _SHIFT + begin, kind="stable")
-        self.due = book.due[real][order]
+        due = book.due[real]
+        self.starts = _Stream(customer, begin, {"due": due, "settled": end},
+                              amount=book.amount[real], due=due)  # fmt: skip
+        self.ends = _Stream(customer, end, amount=book.amount[real], due=due)
+        self.due = self.starts.carried.pop("due")
         # In begin order, the running latest settlement: the first spell still open at t is the
         # first whose running latest settlement reaches t (it only grows, so it is searchable).
-        latest = pd.Series(end[order]).groupby(self.starts.customer).cummax()
+        latest = (
+            pd.Series(self.starts.carried.pop("settled")).groupby(self.starts.customer).cummax()
+        )
         self.latest_keys = self.starts.customer * _SHIFT + latest.to_numpy(dtype=np.int64)
 
     def at(

@@ -41,6 +41,7 @@ from service.recommending import COMPANY_FIELDS, CUSTOMER_FIELDS
 __all__ = [
     "WHOLE_MAX_ROWS",
     "Directory",
+    "HeldBook",
     "HistorySummary",
     "LedgerSnapshot",
     "WholeLedger",
@@ -197,12 +198,19 @@ class Directory:
 
 
 @dataclass(frozen=True)
+class HeldBook:
+    """The book prepared for feature queries, and its directory of accounts and companies."""
+
+    prepared: PreparedLedger
+    directory: Directory
+
+
+@dataclass(frozen=True)
 class LedgerSnapshot:
-    """The book as of one state of the import log, prepared for feature queries."""
+    """What was held of the book as of one state of the import log."""
 
     stamp: tuple[int, int]  # of the import log: (count, last id)
-    prepared: PreparedLedger | None  # none when the book is too large to hold
-    directory: Directory | None = None
+    book: HeldBook | None  # none when the book is too large to hold
 
 
 log = logging.getLogger(__name__)
@@ -229,7 +237,7 @@ class WholeLedger:
         self._loader: threading.Thread | None = None
         self._loader_lock = threading.Lock()
 
-    def current(self, subject_count: int) -> LedgerSnapshot | None:
+    def current(self, subject_count: int) -> HeldBook | None:
         """The book as the ledger stands, or None when it is not loaded (yet) or too large to
         hold. `subject_count` customers and companies are to be scored."""
         if self.max_rows <= 0:
@@ -237,7 +245,7 @@ class WholeLedger:
         stamp = self._stamp()
         snapshot = self._snapshot
         if snapshot is not None and snapshot.stamp == stamp:
-            return snapshot if snapshot.prepared is not None else None
+            return snapshot.book
         if subject_count <= _CHUNK or subject_count < _WHOLE_SHARE * self.store.count("customer"):
             self.load_in_background()
             return None
@@ -272,14 +280,14 @@ class WholeLedger:
         except Exception as error:  # requests still read the database: a slower path, not an outage
             log.warning("the ledger was not loaded into memory: %s", error)
 
-    def _load(self, stamp: tuple[int, int]) -> LedgerSnapshot | None:
+    def _load(self, stamp: tuple[int, int]) -> HeldBook | None:
         with self._lock:  # the other readers wait for this one's snapshot
             snapshot = self._snapshot
             if snapshot is None or snapshot.stamp != stamp:
                 snapshot = self._read(stamp)
                 if snapshot.stamp == stamp:
                     self._snapshot = snapshot
-        return snapshot if snapshot.prepared is not None else None
+        return snapshot.book
 
     def _stamp(self) -> tuple[int, int]:
         with self.store.connect() as connection:
@@ -294,8 +302,9 @@ class WholeLedger:
             name: self.store.read(name, columns=_BOOK_COLUMNS.get(name)) for name in _BOOK_TABLES
         }
         customers = tables["customer"].sort_values("customer_id", ignore_index=True)
-        prepared = PreparedLedger(Ledger.from_tables(tables))
-        directory = Directory.of(customers, tables["company"])
+        book = HeldBook(
+            PreparedLedger(Ledger.from_tables(tables)), Directory.of(customers, tables["company"])
+        )
         del tables, customers  # only the prepared arrays stay
         gc.collect()
         give_back_freed_memory()
@@ -303,8 +312,8 @@ class WholeLedger:
         # passes, which otherwise pause every request every few thousand.
         gc.freeze()
         if self._stamp() != stamp:  # an import landed meanwhile: serve this batch, keep nothing
-            return LedgerSnapshot((-1, -1), prepared, directory)
-        return LedgerSnapshot(stamp, prepared, directory)
+            return LedgerSnapshot((-1, -1), book)
+        return LedgerSnapshot(stamp, book)
 
 
 @dataclass(frozen=True)

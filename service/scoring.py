@@ -118,21 +118,21 @@ class Scorer:
         ids = [r.customer_id for r in requests if r.customer_id is not None]
         sirens = [s for r in requests if (s := _siren_of(r)) is not None]
         inline = any(r.company is not None for r in requests)
-        snapshot = None if inline else self.whole_ledger.current(len({*ids, *sirens}))
-        if snapshot is not None and snapshot.prepared is not None:
-            assert snapshot.directory is not None
-            directory = snapshot.directory
+        held = None if inline else self.whole_ledger.current(len({*ids, *sirens}))
+        if held is not None:
+            prepared, directory = held.prepared, held.directory
             subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
-            matrix = _matrix(snapshot.prepared, requests, subjects, as_of)
-            return subjects, pd.DataFrame(matrix.T, columns=FEATURE_COLUMNS, copy=False), directory
-        customers = customers_of(self.store, ids, sirens)
-        ledger = ledger_for(self.store, customers, sirens)
-        directory = Directory.of(customers, ledger.companies)
-        subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
-        with_inline, keyed = _with_inline_companies(ledger, subjects)
-        if with_inline is not ledger:  # the terms read the inline rows under their own keys
-            directory = Directory.of(customers, with_inline.companies)
-        return keyed, build_features(with_inline, _queries(requests, keyed, as_of)), directory
+        else:
+            customers = customers_of(self.store, ids, sirens)
+            ledger = ledger_for(self.store, customers, sirens)
+            directory = Directory.of(customers, ledger.companies)
+            resolved = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]
+            with_inline, subjects = _with_inline_companies(ledger, resolved)
+            if with_inline is not ledger:  # the terms read the inline rows under their own keys
+                directory = Directory.of(customers, with_inline.companies)
+            prepared = PreparedLedger(with_inline)
+        matrix = _matrix(prepared, requests, subjects, as_of)
+        return subjects, pd.DataFrame(matrix.T, columns=FEATURE_COLUMNS, copy=False), directory
 
     def _add_terms(
         self,
@@ -286,35 +286,17 @@ def _concat(first: pd.DataFrame, *more: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def _queries(
-    requests: Sequence[ScoreSubject], subjects: Sequence[_Subject], as_of: Sequence[date]
-) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "as_of": pd.to_datetime(list(as_of)),
-            "customer_id": pd.Series([s.customer_id for s in subjects], dtype="string"),
-            "siren": pd.Series([s.company_key for s in subjects], dtype="string"),
-            "amount": [np.nan if r.amount is None else r.amount for r in requests],
-            "terms_days": [float(r.terms_days) for r in requests],
-            "po_number": pd.Series([r.po_number for r in requests], dtype="string"),
-        }
-    )
-
-
-_EPOCH = date(1970, 1, 1)
-
-
 def _matrix(
     prepared: PreparedLedger,
     requests: Sequence[ScoreSubject],
     subjects: Sequence[_Subject],
     as_of: Sequence[date],
 ) -> np.ndarray:
-    """The features of `_queries`' rows from the prepared book, without building frames."""
+    """The features of each request's order for its subject, as of its day."""
     return prepared.matrix(
         prepared.customer_codes.of([s.customer_id for s in subjects]),
         prepared.siren_codes.of([s.company_key for s in subjects]),
-        np.array([(day - _EPOCH).days for day in as_of], dtype=np.int64),
+        np.array(as_of, dtype="datetime64[D]").astype(np.int64),  # days since 1970
         np.array([np.nan if r.amount is None else r.amount for r in requests], dtype=float),
         np.array([r.terms_days for r in requests], dtype=float),
         np.array([float(bool(r.po_number and r.po_number.strip())) for r in requests]),

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.portfolio import WHOLE_MAX_ROWS
+
 __all__ = ["ServiceSettings"]
 
 
@@ -39,7 +41,7 @@ class ServiceSettings(BaseSettings):
     request_threads: int = Field(1, ge=1)
     # The book (invoices and payments) is held in memory, prepared for scoring, while it has at
     # most this many rows (about 150 bytes each); 0 reads every request from the database.
-    memory_ledger_max_rows: int = Field(2_000_000, ge=0)
+    memory_ledger_max_rows: int = Field(WHOLE_MAX_ROWS, ge=0)
     # SQLite's page cache of each database connection a worker keeps open: requests read
     # little from the database, and a large cache would fill with the decision log's pages.
     sqlite_cache_mb: int = Field(16, ge=1)
