@@ -133,8 +133,10 @@ def test_a_broken_replacement_is_refused_once_and_not_retried(
     _truncate(own_model_dir / "late.lgb.txt")
 
     def refused() -> bool:
+        # The watch may also have caught the bundle half-written (and refused that too): wait
+        # for the refusal of its final, truncated state.
         last = watching_client.get("/health/ready").json()["last_reload"]
-        return last is not None and last["ok"] is False
+        return last is not None and last["ok"] is False and "checksum" in last["message"]
 
     assert _wait_for(refused)
     first = watching_client.get("/health/ready").json()["last_reload"]
