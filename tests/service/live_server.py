@@ -74,19 +74,31 @@ def _environment(settings: Mapping[str, str]) -> dict[str, str]:
 
 
 def start_server(
-    settings: Mapping[str, str], workdir: Path, *, deadline_seconds: float = START_SECONDS
+    settings: Mapping[str, str],
+    workdir: Path,
+    *,
+    deadline_seconds: float = START_SECONDS,
+    workers: int = 1,
 ) -> LiveServer:
-    """Start `uvicorn service.worker:app_from_env` and wait until /health/ready answers 200."""
+    """Start `uvicorn service.worker:app_from_env` (several workers: `credit-risk serve
+    --workers N`) and wait until /health/ready answers 200 (from one worker at least)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log = workdir / f"server-{port}.log"
+    if workers == 1:
+        command = [
+            sys.executable, "-m", "uvicorn", "service.worker:app_from_env", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--log-level", "warning",
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-c", "import cli; cli.app()", "serve",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        ]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "service.worker:app_from_env", "--factory",
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                "--log-level", "warning",
-            ],
+            command,
             cwd=workdir,
             env=_environment(settings),
             stdin=subprocess.DEVNULL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -34,36 +35,57 @@ def test_serve_runs_the_factory_and_prints_the_url(monkeypatch: pytest.MonkeyPat
     assert not config.access_log
 
 
-def test_workers_share_a_listener_marked_as_tcp(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Several workers accept on one socket bound beforehand; it must say it is TCP, or its
-    connections miss TCP_NODELAY and answers on kept-alive connections wait for delayed ACKs."""
+def test_each_worker_binds_a_tcp_listener_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor holds the port without listening and hands each worker a socket list
+    that, once unpacked in the worker, is a new socket on the same port (SO_REUSEPORT), marked
+    as TCP: without that, connections miss TCP_NODELAY and answers on kept-alive connections
+    wait for delayed ACKs."""
     import uvicorn.supervisors
 
-    shared: list[tuple[uvicorn.Config, list[socket.socket]]] = []
+    handed: list[tuple[uvicorn.Config, list[socket.socket]]] = []
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
 
     class Supervisor:
         def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
-            shared.append((config, sockets))
+            handed.append((config, sockets))
 
-        def run(self) -> None:
-            pass
+        def run(self) -> None:  # while it runs, nobody else may take the port
+            with socket.socket() as intruder, pytest.raises(OSError, match="in use"):
+                intruder.bind(("127.0.0.1", port))
 
     monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", Supervisor)
     app = typer.Typer()
     app.command()(cli.serve_command)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     result = CliRunner().invoke(app, ["--port", str(port), "--workers", "2", "--access-log"])
     assert result.exit_code == 0, result.output
-    [(config, [listener])] = shared
+    [(config, sockets)] = handed
+    assert (config.workers, config.access_log) == (2, True)
+    assert list(sockets) == []  # the supervisor itself listens on nothing
+    workers = [pickle.loads(pickle.dumps(sockets)) for _ in range(2)]  # as spawned workers get it
     try:
-        assert config.workers == 2
-        assert config.access_log
-        assert listener.proto == socket.IPPROTO_TCP
-        assert listener.getsockname() == ("127.0.0.1", port)
+        for [listener] in workers:
+            assert listener.proto == socket.IPPROTO_TCP
+            assert listener.getsockname() == ("127.0.0.1", port)
+            assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+            listener.listen()  # both listen on the one port
     finally:
-        listener.close()
+        for [listener] in workers:
+            listener.close()
+
+
+def test_serve_says_when_the_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = typer.Typer()
+        app.command()(cli.serve_command)
+        result = CliRunner().invoke(app, ["--port", str(port), "--workers", "2"])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "in use" in result.output
 
 
 def test_a_worker_process_imports_neither_scikit_learn_nor_dask() -> None:

@@ -7,11 +7,15 @@ shared), and kills its process group at the end. Every wait has a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shutil
 import signal
+import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -482,3 +486,74 @@ def test_a_write_sent_by_several_clients_at_once_is_stored_once(
         assert invoices.loc[invoice_id, "amount"] == winner["amount"]
     raced = payments[payments["payment_id"].str.startswith("RACE-P")]
     assert len(raced) == len(winners)
+
+
+# ---- several workers share the connections ----------------------------------------------------
+
+
+def _group_processes(group: int) -> list[int]:
+    """The processes of a process group (the server's supervisor and its workers)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (command) "
+        if int(fields[2]) == group:  # state, ppid, pgrp
+            members.append(int(entry.name))
+    return members
+
+
+def _socket_owners(pids: Sequence[int]) -> dict[str, int]:
+    """The process holding each socket inode."""
+    owners = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owners[target[8:-1]] = pid
+    return owners
+
+
+def _tcp_sockets(port: int, state: str) -> list[str]:
+    """Inodes of the local IPv4 TCP sockets on `port` in `state` (01 established, 0A listen)."""
+    inodes = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == state:
+            inodes.append(fields[9])
+    return inodes
+
+
+def test_workers_share_a_burst_of_connections(
+    tmp_path: Path, data_dir: Path, model_dir: Path
+) -> None:
+    """With `--workers 2`, each worker listens on a socket of its own and the kernel spreads new
+    connections over them: a burst of 40 connections does not pile up on one worker (with one
+    shared socket, the first worker to wake accepted most of them)."""
+    data, _ = _service_data(tmp_path, data_dir)
+    server = start_server(_settings(data, model_dir), tmp_path / "run", workers=2)
+    try:
+        _wait_until(lambda: len(_tcp_sockets(server.port, "0A")) == 2, WAIT_SECONDS, "both workers")
+        connections = [
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(40)
+        ]  # all opened before any is used, as a client pool does
+        try:
+            for connection in connections:  # an answer on each: every one was accepted
+                connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+            for connection in connections:
+                assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            owners = _socket_owners(_group_processes(server.process.pid))
+            per_worker = Counter(owners[i] for i in _tcp_sockets(server.port, "01") if i in owners)
+        finally:
+            for connection in connections:
+                connection.close()
+    finally:
+        server.kill(signal.SIGTERM, timeout=10.0)
+    assert sum(per_worker.values()) == 40
+    assert len(per_worker) == 2, per_worker
+    assert min(per_worker.values()) >= 10, per_worker  # even, give or take the hashing
