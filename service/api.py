@@ -6,6 +6,7 @@ host) and return response models; errors are mapped in `service.errors`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -15,6 +16,7 @@ import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import TypeAdapter
 
 from features.ledger import LedgerStore
 from service.audit import AuditLog, DecisionFilter
@@ -118,12 +120,18 @@ v1 = APIRouter(prefix="/v1", responses=_ERRORS)
 # log as JSON), which the allocators would otherwise keep.
 _LARGE_BATCH = 1_000
 operations = APIRouter()
+_SCORE_JSON = TypeAdapter(ScoreResponse)
 
 
-@v1.post("/score", tags=["scoring"], summary="Score a customer or a prospect")
+@v1.post(
+    "/score",
+    response_model=ScoreResponse,
+    tags=["scoring"],
+    summary="Score a customer or a prospect",
+)
 async def score(
     body: ScoreRequest, scorer: ScorerDep, state: StateDep, caller: Scoring
-) -> ScoreResponse:
+) -> Response:
     """P(late), P(severe), expected delay and payment date, grade A-E, reasons in French and
     English, for a known customer (`customer_id` or `siren`) or a prospect (`siren` of a
     registry company, or inline `company` data), optionally for a proposed amount and terms."""
@@ -131,19 +139,25 @@ async def score(
     # to a thread would cost more (the threads then take turns with the loop for Python's
     # global lock). Batches, which take longer, still run in a thread.
     [result] = scorer.score([body], explain=body.explain)
-    _log_decisions(state, caller, "score", [body], [result])
+    [sent] = _answers([result])
+    _log_decisions(state, caller, "score", [body], [result], [sent])
     state.metrics.scored([result.grade])
-    return result
+    return Response(sent, media_type="application/json")
 
 
-@v1.post("/score/batch", tags=["scoring"], summary="Score many subjects at once")
+@v1.post(
+    "/score/batch",
+    response_model=BatchResponse,
+    tags=["scoring"],
+    summary="Score many subjects at once",
+)
 def score_batch(
     body: BatchRequest,
     scorer: ScorerDep,
     state: StateDep,
     caller: Scoring,
     after: BackgroundTasks,
-) -> BatchResponse:
+) -> Response:
     """Up to `max_batch` items, answered in the same order; reasons only if `explain`, terms
     unless `terms` is false. One bad item fails the batch with its position named
     (`items[3].siren`)."""
@@ -153,12 +167,20 @@ def score_batch(
     results = scorer.score(
         body.items, explain=body.explain, fields=_item_fields(body.items), terms=body.terms
     )
-    _log_decisions(state, caller, "batch", body.items, results)
+    sent = _answers(results)
+    _log_decisions(state, caller, "batch", body.items, results, sent)
     state.metrics.scored(r.grade for r in results)
-    if len(results) >= _LARGE_BATCH:  # once answered, give its memory back to the system
-        after.add_task(give_back_freed_memory)
     version = results[0].model_version if results else state.host.model.version
-    return BatchResponse(model_version=version, count=len(results), results=results)
+    del results  # what stays is the JSON
+    answer = b'{"model_version":%b,"count":%d,"results":[%b]}' % (
+        json.dumps(version).encode(),
+        len(sent),
+        b",".join(sent),
+    )
+    del sent
+    if len(body.items) >= _LARGE_BATCH:  # once answered, give its memory back to the system
+        after.add_task(give_back_freed_memory)
+    return Response(answer, media_type="application/json")
 
 
 @v1.get("/customers/{customer_id}", tags=["look-up"], summary="A customer account")
@@ -463,12 +485,19 @@ def _answer_response(answer: Answer) -> JSONResponse:
     return response
 
 
+def _answers(responses: Sequence[ScoreResponse]) -> list[bytes]:
+    """Each answer as the JSON sent: serialised once, for the caller and the decision log,
+    which so keeps the very bytes the caller received."""
+    return [_SCORE_JSON.dump_json(response) for response in responses]
+
+
 def _log_decisions(
     state: ServiceState,
     caller: ApiKey,
     channel: str,
     requests: Sequence[ScoreSubject],
     responses: Sequence[ScoreResponse],
+    sent: Sequence[bytes] | None = None,
 ) -> None:
     """Every answer is logged before it is sent: no decision without its audit record."""
     state.audit.record(
@@ -478,6 +507,7 @@ def _log_decisions(
         key_id=caller.key_id,
         channel=channel,
         policy_version=state.policy_version,
+        sent=sent,
     )
 
 

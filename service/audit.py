@@ -58,23 +58,26 @@ class AuditLog:
         key_id: str | None,
         channel: str,
         policy_version: str | None,
+        sent: Sequence[bytes] | None = None,
     ) -> None:
-        """Append one row per (request, response), in one transaction.
+        """Append one row per (request, response), in one transaction. `sent` holds each
+        response as the JSON the caller received, kept as is (serialised here otherwise).
 
-        Rows are serialised and inserted a slice at a time: a batch's decisions never all sit in
-        memory as JSON at once.
+        Rows are made and inserted a slice at a time: a batch's decisions never all sit in
+        memory twice.
         """
         now = self._clock()
-        pairs = list(zip(requests, responses, strict=True))
-        if not pairs:
+        answers = sent if sent is not None else [None] * len(responses)
+        rows = list(zip(requests, responses, answers, strict=True))
+        if not rows:
             return
         with self.engine.begin() as connection:
-            for start in range(0, len(pairs), _ROWS_PER_INSERT):
-                rows = [
-                    _row(request, response, now, caller, key_id, channel, policy_version)
-                    for request, response in pairs[start : start + _ROWS_PER_INSERT]
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                values = [
+                    _row(request, response, answer, now, caller, key_id, channel, policy_version)
+                    for request, response, answer in rows[start : start + _ROWS_PER_INSERT]
                 ]
-                connection.execute(decision.insert(), rows)
+                connection.execute(decision.insert(), values)
 
     def get(self, decision_id: str) -> DecisionOut | None:
         with self.engine.connect() as connection:
@@ -110,6 +113,7 @@ class AuditLog:
 def _row(
     request: ScoreSubject,
     response: ScoreResponse,
+    sent: bytes | None,
     now: datetime,
     caller: str,
     key_id: str | None,
@@ -133,7 +137,7 @@ def _row(
         "policy_version": policy_version,
         # Serialised by pydantic's compiled core: the log costs little beside a score.
         "request": request.model_dump_json(exclude_unset=True),
-        "response": response.model_dump_json(),
+        "response": sent.decode() if sent is not None else response.model_dump_json(),
     }
 
 

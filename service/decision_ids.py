@@ -12,18 +12,26 @@ import os
 import time
 import uuid
 
-__all__ = ["new_decision_id"]
+__all__ = ["new_decision_id", "new_decision_ids"]
 
 _VERSION = 7
 _VARIANT = 0b10  # RFC 9562
 
 
 def new_decision_id() -> uuid.UUID:
-    milliseconds = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10), "big")  # 80 bits, 74 of them kept
-    value = (milliseconds & ((1 << 48) - 1)) << 80
-    value |= _VERSION << 76
-    value |= ((random >> 62) & 0xFFF) << 64  # 12 random bits
-    value |= _VARIANT << 62
-    value |= random & ((1 << 62) - 1)  # 62 random bits
-    return uuid.UUID(int=value)
+    [made] = new_decision_ids(1)
+    return made
+
+
+def new_decision_ids(count: int) -> list[uuid.UUID]:
+    """`count` new ids, stamped with this millisecond (one clock read and one draw of random
+    bytes for all of them: a batch asks for ten thousand)."""
+    stamp = ((time.time_ns() // 1_000_000) & ((1 << 48) - 1)) << 80 | _VERSION << 76
+    drawn = os.urandom(10 * count)
+    made = []
+    for start in range(0, 10 * count, 10):
+        random = int.from_bytes(drawn[start : start + 10], "big")  # 80 bits, 74 of them kept
+        value = stamp | ((random >> 62) & 0xFFF) << 64  # 12 random bits
+        value |= _VARIANT << 62 | random & ((1 << 62) - 1)  # 62 random bits
+        made.append(uuid.UUID(int=value))
+    return made

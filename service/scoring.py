@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+from uuid import UUID
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from features.point_in_time import FEATURE_COLUMNS, Ledger, PreparedLedger, buil
 from features.reasons import Reason, explain_frame
 from features.schemas import TABLES
 from features.scoring_model import Scores, ScoringModel
-from service.decision_ids import new_decision_id
+from service.decision_ids import new_decision_ids
 from service.errors import InvalidField, UnknownCompany, UnknownCustomer
 from service.model_host import ModelHost
 from service.portfolio import WHOLE_MAX_ROWS, Directory, WholeLedger, customers_of, ledger_for
@@ -100,10 +101,13 @@ class Scorer:
             _reasons(model, features) if explain else [None] * len(requests)
         )
         outcomes = _outcomes(features, scores)
-        rows = zip(requests, subjects, as_of, outcomes, explained, strict=True)
+        ids = new_decision_ids(len(requests))
+        rows = zip(ids, requests, subjects, as_of, outcomes, explained, strict=True)
         responses = [
-            _response(subject, day, request.terms_days, outcome, reasons, model.version)
-            for request, subject, day, outcome, reasons in rows
+            _response(
+                decision_id, subject, day, request.terms_days, outcome, reasons, model.version
+            )
+            for decision_id, request, subject, day, outcome, reasons in rows
         ]
         if self.policy is not None and terms:
             self._add_terms(requests, subjects, as_of, features, responses, directory)
@@ -334,6 +338,7 @@ def _outcomes(features: pd.DataFrame, scores: Scores) -> list[_Outcome]:
 
 
 def _response(
+    decision_id: UUID,
     subject: _Subject,
     as_of: date,
     terms_days: int,
@@ -346,7 +351,7 @@ def _response(
     expected = max(due + timedelta(days=round(outcome.expected_days_late)), as_of)
     # Built from the model's own outputs, already of the right types: no validation needed.
     return ScoreResponse.model_construct(
-        decision_id=new_decision_id(),
+        decision_id=decision_id,
         as_of=as_of,
         subject=SubjectOut.model_construct(
             customer_id=subject.customer_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from service.decision_ids import new_decision_id
+from service.decision_ids import new_decision_id, new_decision_ids
 
 
 def test_ids_have_the_version_and_variant_of_uuid7() -> None:
@@ -23,3 +23,14 @@ def test_ids_carry_their_creation_time_and_sort_by_it() -> None:
     stamped = [i.int >> 80 for i in (first, second)]
     assert before <= stamped[0] < stamped[1] <= after
     assert str(first) < str(second)  # the text sorts as the number does
+
+
+def test_ids_made_together_are_distinct_uuid7_of_one_millisecond() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = new_decision_ids(5_000)
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 5_000
+    assert all(i.version == 7 and i.variant == "specified in RFC 4122" for i in ids)
+    assert len({i.int >> 80 for i in ids}) == 1
+    assert before <= ids[0].int >> 80 <= after
+    assert new_decision_ids(0) == []

@@ -55,6 +55,8 @@ def test_a_batch_logs_one_decision_per_item(own: TestClient) -> None:
     assert listed["count"] == 5
     assert {d["decision_id"] for d in listed["items"]} == {r["decision_id"] for r in results}
     assert [d["customer_id"] for d in listed["items"]] == [f"C0000{i}" for i in range(5, 0, -1)]
+    for result in results:  # each item's outputs exactly as sent in the batch's answer
+        assert own.get(f"/v1/decisions/{result['decision_id']}").json()["response"] == result
 
 
 def test_filters_and_paging(own: TestClient) -> None:
