@@ -34,6 +34,7 @@ MANIFEST = "manifest.json"
 # put a floor under the company's risk; conciliation (confidential, preventive) does not.
 ACTIVE_PROCEEDING_DAYS = 540
 ACTIVE_PROCEEDING_SEVERITY = 2
+_PROCEEDING_FEATURES = ("proceeding_severity", "days_since_proceeding")
 _THREADED_ROWS = 2_000  # rows from which a prediction uses every core it may
 
 
@@ -117,12 +118,36 @@ class ScoringModel:
         )
 
     def scores(self, features: pd.DataFrame) -> Scores:
-        """What `predict` gives, as arrays (a frame costs more than scoring a few rows)."""
-        x = self.matrix(features)
+        """What `predict` gives, as arrays."""
+        under = under_proceedings(features) if self.proceedings_floor else None
+        return self._scores(self.matrix(features), under)
+
+    def scores_of(self, rows: np.ndarray, columns: Sequence[str]) -> Scores:
+        """`scores` of feature rows held as an array whose columns are `columns`: a frame costs
+        more than scoring a few rows."""
+        columns = tuple(columns)
+        if columns == self.features:  # already in order: no columns to pick
+            x = np.ascontiguousarray(rows, dtype=float)
+        else:
+            x = rows[:, self._positions(columns, self.features)].astype(float, order="C")
+        under = None
+        if self.proceedings_floor:
+            severity, since = self._positions(columns, _PROCEEDING_FEATURES)
+            under = _under_proceedings(rows[:, severity], rows[:, since])
+        return self._scores(x, under)
+
+    @staticmethod
+    @functools.cache
+    def _positions(columns: tuple[str, ...], wanted: tuple[str, ...]) -> list[int]:
+        missing = [name for name in wanted if name not in columns]
+        if missing:
+            raise ValueError(f"features missing for the model: {', '.join(missing)}")
+        return [columns.index(name) for name in wanted]
+
+    def _scores(self, x: np.ndarray, under: np.ndarray | None) -> Scores:
         p_late = self.calibrators["late"](self._raw("late", x))
         p_severe = self.calibrators["severe"](self._raw("severe", x))
-        if self.proceedings_floor:
-            under = under_proceedings(features)
+        if under is not None:
             p_late = np.where(under, np.maximum(p_late, self.proceedings_floor["late"]), p_late)
             p_severe = np.where(
                 under, np.maximum(p_severe, self.proceedings_floor["severe"]), p_severe
@@ -227,8 +252,11 @@ def _threads(x: np.ndarray) -> int:
 
 def under_proceedings(features: pd.DataFrame) -> np.ndarray:
     """Rows whose company had insolvency proceedings opened recently (see the constants)."""
-    severity = features["proceeding_severity"].to_numpy(dtype=float)
-    since = features["days_since_proceeding"].to_numpy(dtype=float)
+    severity, since = (features[name].to_numpy(dtype=float) for name in _PROCEEDING_FEATURES)
+    return _under_proceedings(severity, since)
+
+
+def _under_proceedings(severity: np.ndarray, since: np.ndarray) -> np.ndarray:
     return (severity >= ACTIVE_PROCEEDING_SEVERITY) & (since <= ACTIVE_PROCEEDING_DAYS)
 
 

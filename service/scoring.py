@@ -42,6 +42,7 @@ SOLE_TRADER_REVIEW = (
     "automated decision (GDPR art. 22)"
 )
 _PROBE_CUSTOMERS = 3
+_COLUMN = {name: i for i, name in enumerate(FEATURE_COLUMNS)}  # a feature's place in a row
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Scorer:
             raise ValueError("give one field prefix per request")
         as_of = [self._decision_day(r, p) for r, p in zip(requests, prefixes, strict=True)]
         subjects, features, directory = self._features(requests, prefixes, as_of)
-        scores = model.scores(features)
+        scores = model.scores_of(features, FEATURE_COLUMNS)
         explained: Sequence[list[Reason] | None] = (
             _reasons(model, features) if explain else [None] * len(requests)
         )
@@ -115,10 +116,11 @@ class Scorer:
 
     def _features(
         self, requests: Sequence[ScoreSubject], prefixes: Sequence[str], as_of: Sequence[date]
-    ) -> tuple[list[_Subject], pd.DataFrame, Directory]:
-        """Who each request scores, their features, and the directory of their accounts and
-        companies: from the book in memory when it is loaded, else read from the database
-        (and always so for inline company data, which the book does not hold)."""
+    ) -> tuple[list[_Subject], np.ndarray, Directory]:
+        """Who each request scores, their features (a row each, in FEATURE_COLUMNS), and the
+        directory of their accounts and companies: from the book in memory when it is loaded,
+        else read from the database (and always so for inline company data, which the book
+        does not hold)."""
         ids = [r.customer_id for r in requests if r.customer_id is not None]
         sirens = [s for r in requests if (s := _siren_of(r)) is not None]
         inline = any(r.company is not None for r in requests)
@@ -135,23 +137,22 @@ class Scorer:
             if with_inline is not ledger:  # the terms read the inline rows under their own keys
                 directory = Directory.of(customers, with_inline.companies)
             prepared = PreparedLedger(with_inline)
-        matrix = _matrix(prepared, requests, subjects, as_of)
-        return subjects, pd.DataFrame(matrix.T, columns=FEATURE_COLUMNS, copy=False), directory
+        return subjects, _matrix(prepared, requests, subjects, as_of).T, directory
 
     def _add_terms(
         self,
         requests: Sequence[ScoreSubject],
         subjects: Sequence[_Subject],
         as_of: Sequence[date],
-        features: pd.DataFrame,
+        features: np.ndarray,
         responses: list[ScoreResponse],
         directory: Directory,
     ) -> None:
         """The terms policy's recommendation for each scored order."""
         assert self.policy is not None
         companies, customers = directory.company_fields, directory.customer_fields
-        columns = [features[name].tolist() for name in TERMS_FEATURES]
-        rows = zip(requests, subjects, as_of, zip(*columns, strict=True), responses, strict=True)
+        read = features[:, [_COLUMN[name] for name in TERMS_FEATURES]].tolist()
+        rows = zip(requests, subjects, as_of, map(tuple, read), responses, strict=True)
         # A batch often names the same customer and order several times: the same inputs give
         # the same terms, computed once (the answers share the read-only result).
         recommended: dict[tuple[object, ...], dict[str, Any]] = {}
@@ -307,7 +308,8 @@ def _matrix(
     )
 
 
-def _reasons(model: ScoringModel, features: pd.DataFrame) -> list[list[Reason]]:
+def _reasons(model: ScoringModel, rows: np.ndarray) -> list[list[Reason]]:
+    features = pd.DataFrame(rows, columns=FEATURE_COLUMNS, copy=False)
     return explain_frame(features, model.contributions(features), count=4)
 
 
@@ -323,15 +325,15 @@ class _Outcome:
     sole_trader: bool
 
 
-def _outcomes(features: pd.DataFrame, scores: Scores) -> list[_Outcome]:
-    """Rows as plain values in one pass (row-wise pandas access costs more than scoring)."""
+def _outcomes(features: np.ndarray, scores: Scores) -> list[_Outcome]:
+    """Rows as plain values in one pass (row-wise array access costs more than scoring)."""
     columns = zip(
         scores.p_late.tolist(),
         scores.p_severe.tolist(),
         scores.expected_days_late.tolist(),
         scores.grade.tolist(),
-        (~(features["has_history"].to_numpy() > 0)).tolist(),
-        (features["sole_trader"].to_numpy() == 1).tolist(),
+        (~(features[:, _COLUMN["has_history"]] > 0)).tolist(),
+        (features[:, _COLUMN["sole_trader"]] == 1).tolist(),
         strict=True,
     )
     return [_Outcome(*values) for values in columns]

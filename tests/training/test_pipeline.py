@@ -104,6 +104,28 @@ def test_insolvency_proceedings_make_a_company_riskier(
     assert after["p_severe"].mean() > before["p_severe"].mean()
 
 
+def test_scores_of_an_array_are_those_of_the_frame(
+    data: TrainingData, trained: TrainedModel
+) -> None:
+    """Rows given as an array, in any column order, score exactly as the same frame does, the
+    proceedings floor included; a missing feature is named."""
+    model = trained.model
+    rows = data.features.loc[data.rows("holdout"), list(model.features)].head(300).copy()
+    rows.iloc[:40, rows.columns.get_loc("proceeding_severity")] = 3.0  # under the floor
+    rows.iloc[:40, rows.columns.get_loc("days_since_proceeding")] = 30.0
+    expected = model.scores(rows)
+    unfloored = dataclasses.replace(model, proceedings_floor={}).scores(rows)
+    assert not np.array_equal(unfloored.p_severe, expected.p_severe)  # the floor matters here
+    shuffled = list(reversed(model.features))
+    for columns in (list(model.features), shuffled):
+        got = model.scores_of(rows[columns].to_numpy(dtype=float), columns)
+        for name in ("p_late", "p_severe", "expected_days_late", "grade"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+    kept = [name for name in shuffled if name != "sole_trader"]
+    with pytest.raises(ValueError, match="features missing for the model: sole_trader"):
+        model.scores_of(rows[kept].to_numpy(dtype=float), kept)
+
+
 def test_a_bundle_round_trips_and_a_damaged_one_is_refused(
     data: TrainingData, trained: TrainedModel, tmp_path: Path
 ) -> None:
