@@ -24,6 +24,7 @@ __all__ = ["AuditLog", "DecisionFilter"]
 
 # Rows serialised and inserted at a time: bounds a large batch's memory, at no cost in speed.
 _ROWS_PER_INSERT = 2_000
+_RECORD = decision.insert()
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class AuditLog:
                     _row(request, response, answer, now, caller, key_id, channel, policy_version)
                     for request, response, answer in rows[start : start + _ROWS_PER_INSERT]
                 ]
-                connection.execute(decision.insert(), values)
+                connection.execute(_RECORD, values)
 
     def get(self, decision_id: str) -> DecisionOut | None:
         with self.engine.connect() as connection:

@@ -87,6 +87,11 @@ def _key_id_of(token: str) -> str | None:
     return parts[1]
 
 
+# Built once: every request looks its key up, and building the statement cost more than
+# running it.
+_KEY_BY_ID = sa.select(api_key).where(api_key.c.key_id == sa.bindparam("key_id"))
+
+
 class ApiKeys:
     """Create, list, revoke and check API keys in the service's tables."""
 
@@ -124,9 +129,7 @@ class ApiKeys:
         if key_id is None or token is None:
             return None
         with self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(api_key).where(api_key.c.key_id == key_id)
-            ).one_or_none()
+            row = connection.execute(_KEY_BY_ID, {"key_id": key_id}).one_or_none()
         if row is None or row.revoked_at is not None:
             return None
         if not hmac.compare_digest(row.token_sha256, _digest(token)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -74,6 +75,21 @@ def test_metrics_expose_latency_grades_and_model(client: TestClient) -> None:
     # Routes are labelled by template, not by the customer named in the path.
     client.get("/v1/customers/C00001")
     assert 'route="/v1/customers/{customer_id}"' in client.get("/metrics").text
+
+
+def _scores_by_grade(client: TestClient) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('credit_risk_scores_total{grade="'):
+            counts[line.split('"')[1]] = int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def test_a_batch_counts_each_score_under_its_grade(client: TestClient) -> None:
+    before = _scores_by_grade(client)
+    items = [{"customer_id": f"C0000{i}"} for i in (1, 2, 3, 1, 2, 3, 4)]
+    results = client.post("/v1/score/batch", json={"items": items, "terms": False}).json()
+    assert _scores_by_grade(client) - before == Counter(r["grade"] for r in results["results"])
 
 
 def test_openapi_lists_the_endpoints(client: TestClient) -> None:
