@@ -64,7 +64,7 @@ def terms_for(
         p_late=p_late,
         p_severe=p_severe,
         order_amount=amount,
-        requested_terms=RequestedTerms(days=terms_days),
+        requested_terms=_requested(terms_days),
         open_amount=open_amount,
         overdue_amount=min(_number(features["overdue_amount"]), open_amount)
         if overdue_count else 0.0,
@@ -102,6 +102,12 @@ def _payer(customer: Mapping[str, Any]) -> PayerContact | None:
     return _payer_contact(name, email, phone)
 
 
+@functools.lru_cache(maxsize=512)
+def _requested(days: int) -> RequestedTerms:
+    """Validated once per number of days (frozen): most orders ask for one of a few."""
+    return RequestedTerms(days=days)
+
+
 @functools.lru_cache(maxsize=4096)
 def _payer_contact(name: str | None, email: str | None, phone: str | None) -> PayerContact:
     """Validated once per contact: a batch names the same customers many times (frozen)."""
@@ -109,6 +115,8 @@ def _payer_contact(name: str | None, email: str | None, phone: str | None) -> Pa
 
 
 def _number(value: object, missing: float = 0.0) -> float:
+    if type(value) is float:  # features come as floats: the common case, checked first
+        return missing if math.isnan(value) else value
     number = float(value) if value is not None and not pd.isna(value) else missing  # type: ignore[arg-type]
     return missing if math.isnan(number) else number
 

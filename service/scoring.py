@@ -372,6 +372,8 @@ def _response(
         review_required=outcome.sole_trader,
         review_reason=SOLE_TRADER_REVIEW if outcome.sole_trader else None,
         model_version=model_version,
+        policy_version=None,  # both set with the terms, if any: given, not looked up
+        terms=None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date, timedelta
 
@@ -26,6 +27,26 @@ def dunning_plan(
     adjustments: list[Adjustment],
 ) -> tuple[DunningStep, ...]:
     """The plan's steps on their dates, without those that would come before the invoice."""
+    steps, skipped = _plan(
+        tuple(rules), due, invoice_date, request.preferred_channel, request.payer,
+        request.good_payer,
+    )  # fmt: skip
+    if skipped is not None:
+        adjustments.append(skipped)
+    return steps
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(
+    rules: tuple[DunningRule, ...],
+    due: date,
+    invoice_date: date,
+    preferred: DunningChannel | None,
+    payer: PayerContact | None,
+    good_payer: bool,
+) -> tuple[tuple[DunningStep, ...], Adjustment | None]:
+    """The steps and the note on skipped reminders, made once per distinct plan: the steps are
+    frozen, and a batch's orders of one day and grade mostly share their plan."""
     steps = []
     skipped = []
     for rule in rules:
@@ -33,39 +54,39 @@ def dunning_plan(
         if scheduled_on < invoice_date:  # a reminder J-15 of an invoice due in 10 days
             skipped.append(f"J{rule.day_offset}")
             continue
-        channel = _channel(rule, request)
+        channel = _channel(rule, preferred, payer)
         steps.append(
             DunningStep(
                 day_offset=rule.day_offset,
                 channel=channel,
                 tone=rule.tone,
                 level=rule.level,
-                to=_address(channel, request.payer),
+                to=_address(channel, payer),
                 message_key=rule.message_key,
                 scheduled_on=scheduled_on,
             )
         )
+    note = None
     if skipped:
-        adjustments.append(
-            Adjustment(
-                "dunning_plan",
-                "dunning",
-                f"reminders before the due date skipped ({', '.join(skipped)}): they would come "
-                "before the invoice date",
-            )
+        note = Adjustment(
+            "dunning_plan",
+            "dunning",
+            f"reminders before the due date skipped ({', '.join(skipped)}): they would come "
+            "before the invoice date",
         )
-    if request.good_payer:
-        steps.append(_thank_you(request))
-    return tuple(steps)
+    if good_payer:
+        steps.append(_thank_you(preferred, payer))
+    return tuple(steps), note
 
 
-def _channel(rule: DunningRule, request: TermsRequest) -> DunningChannel:
-    preferred = request.preferred_channel
+def _channel(
+    rule: DunningRule, preferred: DunningChannel | None, payer: PayerContact | None
+) -> DunningChannel:
     if (
         preferred is None
         or rule.level > _LAST_LEVEL_ON_PREFERRED_CHANNEL
         or rule.channel not in _REMINDER_CHANNELS
-        or not _reachable(preferred, request.payer)
+        or not _reachable(preferred, payer)
     ):
         return rule.channel
     return preferred
@@ -86,17 +107,17 @@ def _address(channel: DunningChannel, payer: PayerContact | None) -> str | None:
     return payer.name
 
 
-def _thank_you(request: TermsRequest) -> DunningStep:
+def _thank_you(preferred: DunningChannel | None, payer: PayerContact | None) -> DunningStep:
     """A good payer is thanked once the invoice is paid: it keeps the relationship warm."""
-    channel: DunningChannel = request.preferred_channel or "email"
-    if not _reachable(channel, request.payer):
+    channel: DunningChannel = preferred or "email"
+    if not _reachable(channel, payer):
         channel = "email"
     return DunningStep(
         day_offset=0,
         channel=channel,
         tone="friendly",
         level=0,
-        to=_address(channel, request.payer),
+        to=_address(channel, payer),
         message_key=THANK_YOU_KEY,
         scheduled_on=None,
         trigger="payment",

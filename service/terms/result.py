@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -97,6 +98,8 @@ class RecommendedTerms:
         """
         deadline = self.deadline
         interest = self.late_payment_interest
+        # The plan's steps and the interest are converted once per distinct value and copied:
+        # a batch's results mostly share them, and each result gets dicts of its own.
         return {
             "grade": self.grade,
             "deadline": {
@@ -111,29 +114,8 @@ class RecommendedTerms:
             "credit_limit": self.credit_limit,
             "available_credit": self.available_credit,
             "payment_method": self.payment_method,
-            "dunning_plan": [
-                {
-                    "day_offset": step.day_offset,
-                    "channel": step.channel,
-                    "tone": step.tone,
-                    "level": step.level,
-                    "to": step.to,
-                    "message_key": step.message_key,
-                    "scheduled_on": None
-                    if step.scheduled_on is None
-                    else step.scheduled_on.isoformat(),
-                    "trigger": step.trigger,
-                }
-                for step in self.dunning_plan
-            ],
-            "late_payment_interest": {
-                "rate_percent": float(interest.rate_percent),
-                "rule": interest.rule,
-                "half_year": interest.half_year,
-                "ecb_rate_percent": float(interest.ecb_rate_percent),
-                "legal_rate_percent": float(interest.legal_rate_percent),
-                "floor_percent": float(interest.floor_percent),
-            },
+            "dunning_plan": [dict(step) for step in _steps_as_dicts(self.dunning_plan)],
+            "late_payment_interest": dict(_interest_as_dict(interest)),
             "recovery_indemnity_eur": self.recovery_indemnity_eur,
             "legal_notice": self.legal_notice,
             "review_required": self.review_required,
@@ -143,3 +125,32 @@ class RecommendedTerms:
                 {"field": a.field, "rule": a.rule, "message": a.message} for a in self.adjustments
             ],
         }
+
+
+@functools.lru_cache(maxsize=4096)
+def _steps_as_dicts(plan: tuple[DunningStep, ...]) -> tuple[dict[str, Any], ...]:
+    return tuple(
+        {
+            "day_offset": step.day_offset,
+            "channel": step.channel,
+            "tone": step.tone,
+            "level": step.level,
+            "to": step.to,
+            "message_key": step.message_key,
+            "scheduled_on": None if step.scheduled_on is None else step.scheduled_on.isoformat(),
+            "trigger": step.trigger,
+        }
+        for step in plan
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _interest_as_dict(interest: LatePaymentInterest) -> dict[str, Any]:
+    return {
+        "rate_percent": float(interest.rate_percent),
+        "rule": interest.rule,
+        "half_year": interest.half_year,
+        "ecb_rate_percent": float(interest.ecb_rate_percent),
+        "legal_rate_percent": float(interest.legal_rate_percent),
+        "floor_percent": float(interest.floor_percent),
+    }
