@@ -1,15 +1,17 @@
 """The decision log: every score the service gives, kept append-only for audit.
 
 Each decision is one row: who asked (the API key's name), through which channel, the inputs as
-received, the model and policy versions, the outputs as sent, and when. Rows are only ever
-inserted; the database refuses updates and deletes (triggers, see the migration), and the API
-offers reading only.
+received, the model and policy versions, the outputs as sent, and when. The JSON of a batch's
+items is kept compressed by chunks of consecutive items (`decision_chunk`), which their rows
+name; reading a decision gives the same either way. Rows are only ever inserted; the database
+refuses updates and deletes (triggers, see the migrations), and the API offers reading only.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,14 +19,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from service.decision_ids import new_decision_ids
 from service.schemas import DecisionOut, ScoreResponse, ScoreSubject
-from service.tables import decision
+from service.tables import decision, decision_chunk
 
-__all__ = ["AuditLog", "DecisionFilter"]
+__all__ = ["CHUNK_ITEMS", "AuditLog", "DecisionFilter", "logged_answers"]
 
 # Rows serialised and inserted at a time: bounds a large batch's memory, at no cost in speed.
 _ROWS_PER_INSERT = 2_000
+# Items whose JSON is compressed together: large enough for their repeated wording to compress
+# tenfold, small enough that reading one decision back unpacks a few hundred kilobytes.
+CHUNK_ITEMS = 100
+_COMPRESSION = 1  # zlib's fastest level: 31 MB of answers in 0.1 s, to a tenth of their size
 _RECORD = decision.insert()
+_RECORD_CHUNK = decision_chunk.insert()
 
 
 @dataclass(frozen=True)
@@ -64,20 +72,23 @@ class AuditLog:
         """Append one row per (request, response), in one transaction. `sent` holds each
         response as the JSON the caller received, kept as is (serialised here otherwise).
 
-        Rows are made and inserted a slice at a time: a batch's decisions never all sit in
-        memory twice.
+        A single decision keeps its JSON in its row; several keep theirs in chunks, made and
+        inserted a slice of rows at a time: a batch's decisions never all sit in memory twice.
         """
         now = self._clock()
         answers = sent if sent is not None else [None] * len(responses)
         rows = list(zip(requests, responses, answers, strict=True))
         if not rows:
             return
+        context = _Context(now, caller, key_id, channel, policy_version)
         with self.engine.begin() as connection:
+            if len(rows) == 1:  # a single score keeps its JSON in its row
+                [(request, response, answer)] = rows
+                connection.execute(_RECORD, [_row(request, response, context, answer)])
+                return
             for start in range(0, len(rows), _ROWS_PER_INSERT):
-                values = [
-                    _row(request, response, answer, now, caller, key_id, channel, policy_version)
-                    for request, response, answer in rows[start : start + _ROWS_PER_INSERT]
-                ]
+                chunks, values = _chunked(rows[start : start + _ROWS_PER_INSERT], context)
+                connection.execute(_RECORD_CHUNK, chunks)
                 connection.execute(_RECORD, values)
 
     def get(self, decision_id: str) -> DecisionOut | None:
@@ -85,7 +96,7 @@ class AuditLog:
             row = connection.execute(
                 sa.select(decision).where(decision.c.decision_id == decision_id)
             ).one_or_none()
-        return None if row is None else _decision(row)
+            return None if row is None else _decisions(connection, [row])[0]
 
     def find(self, criteria: DecisionFilter) -> list[DecisionOut]:
         """Decisions matching every given criterion, newest first, at most `limit`."""
@@ -108,25 +119,39 @@ class AuditLog:
         if criteria.before is not None:
             query = query.where(decision.c.entry < criteria.before)
         with self.engine.connect() as connection:
-            return [_decision(row) for row in connection.execute(query)]
+            return _decisions(connection, connection.execute(query).all())
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the decisions of one call share."""
+
+    now: datetime
+    caller: str
+    key_id: str | None
+    channel: str
+    policy_version: str | None
 
 
 def _row(
     request: ScoreSubject,
     response: ScoreResponse,
+    context: _Context,
     sent: bytes | None,
-    now: datetime,
-    caller: str,
-    key_id: str | None,
-    channel: str,
-    policy_version: str | None,
+    chunk: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
+    """A decision's row: its JSON inline, or (in a chunk) empty and the chunk named."""
+    if chunk is None:
+        request_json = request.model_dump_json(exclude_unset=True)
+        response_json = sent.decode() if sent is not None else response.model_dump_json()
+    else:
+        request_json = response_json = ""
     return {
         "decision_id": str(response.decision_id),
-        "decided_at": now,
-        "caller": caller,
-        "key_id": key_id,
-        "channel": channel,
+        "decided_at": context.now,
+        "caller": context.caller,
+        "key_id": context.key_id,
+        "channel": context.channel,
         "as_of": response.as_of.isoformat(),
         "customer_id": response.subject.customer_id,
         "siren": response.subject.siren,
@@ -135,11 +160,45 @@ def _row(
         "p_late": response.p_late,
         "p_severe": response.p_severe,
         "model_version": response.model_version,
-        "policy_version": policy_version,
+        "policy_version": context.policy_version,
         # Serialised by pydantic's compiled core: the log costs little beside a score.
-        "request": request.model_dump_json(exclude_unset=True),
-        "response": sent.decode() if sent is not None else response.model_dump_json(),
+        "request": request_json,
+        "response": response_json,
+        "chunk_id": None if chunk is None else chunk[0],
+        "chunk_item": None if chunk is None else chunk[1],
     }
+
+
+def _chunked(
+    rows: Sequence[tuple[ScoreSubject, ScoreResponse, bytes | None]], context: _Context
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The chunks of these items (their JSON compressed, CHUNK_ITEMS at a time) and the items'
+    rows, which name their chunk."""
+    starts = range(0, len(rows), CHUNK_ITEMS)
+    ids = [str(made) for made in new_decision_ids(len(starts))]  # time-ordered, as decisions
+    chunks: list[dict[str, Any]] = []
+    values: list[dict[str, Any]] = []
+    for chunk_id, start in zip(ids, starts, strict=True):
+        part = rows[start : start + CHUNK_ITEMS]
+        requests = (r.model_dump_json(exclude_unset=True).encode() for r, _, _ in part)
+        answers = (a if a is not None else s.model_dump_json().encode() for _, s, a in part)
+        chunks.append(
+            {"chunk_id": chunk_id, "items": len(part),
+             "requests": _packed(requests), "responses": _packed(answers)}
+        )  # fmt: skip
+        values.extend(
+            _row(request, response, context, None, (chunk_id, item))
+            for item, (request, response, _) in enumerate(part)
+        )
+    return chunks, values
+
+
+def _packed(items: Iterable[bytes]) -> bytes:
+    return zlib.compress(b"[" + b",".join(items) + b"]", _COMPRESSION)
+
+
+def _unpacked(packed: bytes) -> list[Any]:
+    return list(json.loads(zlib.decompress(packed)))
 
 
 def _aware(moment: datetime) -> datetime:
@@ -147,7 +206,52 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _decision(row: sa.Row[Any]) -> DecisionOut:
+def logged_answers(connection: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Any]:
+    """The answers as sent of decision rows selected with `response`, `chunk_id` and
+    `chunk_item`, parsed; those of batch items read from their chunks, each chunk once."""
+    chunks = _chunks(connection, rows, requests=False)
+    return [
+        json.loads(row.response)
+        if row.chunk_id is None
+        else chunks[row.chunk_id][1][row.chunk_item]
+        for row in rows
+    ]
+
+
+def _decisions(connection: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[DecisionOut]:
+    """Whole rows as decisions, the JSON of batch items read from their chunks."""
+    chunks = _chunks(connection, rows, requests=True)
+    decisions = []
+    for row in rows:
+        if row.chunk_id is None:
+            request, response = json.loads(row.request), json.loads(row.response)
+        else:
+            requests, responses = chunks[row.chunk_id]
+            request, response = requests[row.chunk_item], responses[row.chunk_item]
+        decisions.append(_decision(row, request, response))
+    return decisions
+
+
+def _chunks(
+    connection: sa.Connection, rows: Sequence[sa.Row[Any]], *, requests: bool
+) -> dict[str, tuple[list[Any], list[Any]]]:
+    """The unpacked chunks these rows name: inputs (if `requests`, else empty) and answers."""
+    wanted = sorted({row.chunk_id for row in rows if row.chunk_id is not None})
+    if not wanted:
+        return {}
+    columns = [decision_chunk.c.chunk_id, decision_chunk.c.responses]
+    if requests:
+        columns.append(decision_chunk.c.requests)
+    found = connection.execute(
+        sa.select(*columns).where(decision_chunk.c.chunk_id.in_(wanted))
+    ).all()
+    return {
+        c.chunk_id: (_unpacked(c.requests) if requests else [], _unpacked(c.responses))
+        for c in found
+    }
+
+
+def _decision(row: sa.Row[Any], request: Any, response: Any) -> DecisionOut:
     m = row._mapping
     return DecisionOut(
         entry=int(m["entry"]),
@@ -164,6 +268,6 @@ def _decision(row: sa.Row[Any]) -> DecisionOut:
         p_severe=float(m["p_severe"]),
         model_version=str(m["model_version"]),
         policy_version=m["policy_version"],
-        request=json.loads(m["request"]),
-        response=json.loads(m["response"]),
+        request=request,
+        response=response,
     )

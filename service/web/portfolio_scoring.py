@@ -9,7 +9,6 @@ with the one in the scoring before it.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 from features.ledger_tables import ledger_tables
 from features.point_in_time import build_features
 from service.api import ServiceState
+from service.audit import logged_answers
 from service.portfolio import ledger_for, read_by
 from service.schemas import ScoreRequest
 from service.tables import decision
@@ -82,12 +82,15 @@ def read_run(
         chosen = chosen.where(decision.c.decided_at < before)
     if first_of_model is not None:
         chosen = chosen.where(decision.c.model_version == first_of_model)
-    columns = _run_columns() + ((decision.c.response,) if full else ())
+    columns = _run_columns()
+    if full:
+        columns += (decision.c.response, decision.c.chunk_id, decision.c.chunk_item)
     query = sa.select(*columns).where(
         decision.c.channel == PORTFOLIO, decision.c.decided_at == chosen.scalar_subquery()
     )
     with engine.connect() as connection:
         rows = connection.execute(query).all()
+        answers = logged_answers(connection, rows) if full else []
     if not rows:
         return None
     frame = pd.DataFrame(
@@ -95,7 +98,6 @@ def read_run(
         columns=["customer_id", "siren", "grade", "p_late", "p_severe"],
     ).set_index("customer_id")
     if full:
-        answers = [json.loads(r.response) for r in rows]
         frame["name"] = [a["subject"].get("name") for a in answers]
         frame["credit_limit"] = [
             (a.get("terms") or {}).get("credit_limit", float("nan")) for a in answers

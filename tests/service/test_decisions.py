@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from features.ledger import LedgerStore
 from service.app import create_app
-from service.audit import AuditLog, DecisionFilter
-from service.records import migrate_service_tables
+from service.audit import CHUNK_ITEMS, AuditLog, DecisionFilter
+from service.records import MIGRATIONS, migrate_service_tables
 from service.schemas import ScoreRequest, ScoreResponse
-from service.tables import decision
+from service.tables import VERSION_TABLE, decision, decision_chunk, metadata
 
 from .conftest import TODAY, service_settings, signed_in
 
@@ -57,6 +63,37 @@ def test_a_batch_logs_one_decision_per_item(own: TestClient) -> None:
     assert [d["customer_id"] for d in listed["items"]] == [f"C0000{i}" for i in range(5, 0, -1)]
     for result in results:  # each item's outputs exactly as sent in the batch's answer
         assert own.get(f"/v1/decisions/{result['decision_id']}").json()["response"] == result
+
+
+def test_a_batch_keeps_its_json_compressed_in_chunks(own: TestClient, tmp_path: Path) -> None:
+    """Items' JSON lives in chunks of CHUNK_ITEMS, compressed, and reads back as sent."""
+    items = [{"customer_id": f"C{i % 40 + 1:05d}", "amount": 1000.0 + i} for i in range(250)]
+    answer = own.post("/v1/score/batch", json={"items": items})
+    results = answer.json()["results"]
+    ids = [r["decision_id"] for r in results]
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'credit_risk.db'}")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(decision).where(decision.c.decision_id.in_(ids))
+            ).all()
+            chunk_ids = {row.chunk_id for row in rows}
+            chunks = connection.execute(
+                sa.select(decision_chunk).where(decision_chunk.c.chunk_id.in_(chunk_ids))
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(rows) == 250
+    assert all(row.request == row.response == "" for row in rows)
+    assert sorted(chunk.items for chunk in chunks) == [CHUNK_ITEMS // 2, CHUNK_ITEMS, CHUNK_ITEMS]
+    stored = sum(len(chunk.responses) for chunk in chunks)
+    assert stored < len(answer.content) / 5  # the terms' wording repeats from item to item
+    listed = own.get("/v1/decisions", params={"caller": ME, "limit": 250}).json()["items"]
+    assert [d["response"] for d in reversed(listed)] == results
+    assert [d["request"] for d in reversed(listed)] == items
+    for position in (0, CHUNK_ITEMS - 1, CHUNK_ITEMS, 249):  # one by one, at chunk edges
+        logged = own.get(f"/v1/decisions/{ids[position]}").json()
+        assert (logged["request"], logged["response"]) == (items[position], results[position])
 
 
 def test_filters_and_paging(own: TestClient) -> None:
@@ -107,32 +144,94 @@ def test_the_api_cannot_change_the_log(own: TestClient) -> None:
     assert own.get(path).json()["response"] == answer
 
 
-def _one_decision(log: AuditLog) -> None:
-    response = ScoreResponse.model_validate(
+def _response(customer_id: str, decision_id: str) -> ScoreResponse:
+    return ScoreResponse.model_validate(
         {
-            "decision_id": "6f1c1d64-8d0c-4a55-9a3e-2f5c36a6f3a1",
+            "decision_id": decision_id,
             "as_of": "2026-01-05",
-            "subject": {"customer_id": "C1", "siren": None, "name": None, "prospect": False,
-                        "basis": "history"},
+            "subject": {"customer_id": customer_id, "siren": None, "name": None,
+                        "prospect": False, "basis": "history"},
             "p_late": 0.3, "p_severe": 0.1, "expected_days_late": 4.0,
             "due_date": "2026-02-04", "expected_payment_date": "2026-02-08", "grade": "C",
             "review_required": False, "model_version": "m1",
         }
     )  # fmt: skip
+
+
+def _one_decision(log: AuditLog) -> None:
+    response = _response("C1", "6f1c1d64-8d0c-4a55-9a3e-2f5c36a6f3a1")
     log.record([ScoreRequest(customer_id="C1")], [response], caller="t", key_id=None,
                channel="score", policy_version="p1")  # fmt: skip
+
+
+def _two_decisions(log: AuditLog) -> None:
+    responses = [_response(c, f"6f1c1d64-8d0c-4a55-9a3e-2f5c36a6f3a{i}")
+                 for i, c in ((2, "C2"), (3, "C3"))]  # fmt: skip
+    requests = [ScoreRequest(customer_id=r.subject.customer_id) for r in responses]
+    log.record(requests, responses, caller="t", key_id=None, channel="batch",
+               policy_version="p1")  # fmt: skip
 
 
 def test_the_database_refuses_to_change_or_delete_decisions(store: LedgerStore) -> None:
     migrate_service_tables(store.engine)
     log = AuditLog(store.engine)
     _one_decision(log)
-    for statement in (decision.update().values(grade="A"), decision.delete()):
+    _two_decisions(log)  # kept in a chunk
+    changes = (
+        decision.update().values(grade="A"), decision.delete(),
+        decision_chunk.update().values(items=0), decision_chunk.delete(),
+    )  # fmt: skip
+    for statement in changes:
         with (
             pytest.raises(sa.exc.DBAPIError, match="append-only"),
             store.engine.begin() as connection,
         ):
             connection.execute(statement)
-    [kept] = log.find(DecisionFilter())
-    assert (kept.grade, kept.p_late, kept.caller) == ("C", 0.3, "t")
+    kept = log.find(DecisionFilter())
+    assert [(d.grade, d.p_late, d.caller) for d in kept] == [("C", 0.3, "t")] * 3
+    assert [d.request for d in kept] == [{"customer_id": "C3"}, {"customer_id": "C2"},
+                                         {"customer_id": "C1"}]  # fmt: skip
     migrate_service_tables(store.engine)  # idempotent: already at head
+
+
+def test_the_service_migrations_build_the_declared_tables(store: LedgerStore) -> None:
+    migrate_service_tables(store.engine)
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        differences = compare_metadata(context, metadata)
+    # The ledger's tables share the database: only differences on the service's count.
+    assert [d for d in differences if _table_of(d) in metadata.tables] == []
+
+
+def _table_of(difference: Any) -> str | None:
+    """The table an Alembic difference is about: ("add_table", Table), ("add_index", Index),
+    ("add_column", schema, table name, Column), or a list of column changes alike."""
+    _kind, *parts = difference[0] if isinstance(difference, list) else difference
+    for part in parts:
+        if isinstance(part, sa.Table):
+            return str(part.name)
+        if isinstance(part, sa.Index) and part.table is not None:
+            return str(part.table.name)
+    return parts[1] if len(parts) > 1 and isinstance(parts[1], str) else None
+
+
+def test_decisions_logged_before_chunks_existed_read_as_before(store: LedgerStore) -> None:
+    """A log written by the first schema migrates by added columns, its rows untouched."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "s0001")
+        connection.execute(
+            sa.text(
+                "INSERT INTO decision (decision_id, decided_at, caller, channel, as_of, grade, "
+                "p_late, p_severe, model_version, request, response) VALUES ('d-1', :at, 't', "
+                "'score', '2026-01-05', 'B', 0.2, 0.05, 'm0', :request, :response)"
+            ),
+            {"at": datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
+             "request": '{"customer_id": "C9"}', "response": '{"grade": "B"}'},
+        )  # fmt: skip
+    migrate_service_tables(store.engine)
+    old = AuditLog(store.engine).get("d-1")
+    assert old is not None
+    assert (old.request, old.response, old.grade) == ({"customer_id": "C9"}, {"grade": "B"}, "B")

@@ -193,8 +193,9 @@ def test_portfolio_alert_leads_to_the_customer_card(admin: Tab, live_server: Liv
 
 
 def test_model_card_shows_plots_or_says_why_and_drift(admin: Tab, live_server: LiveServer) -> None:
-    live_server.app.state.web.scoring.wait(60)  # drift reads today's portfolio features
     page = admin.page
+    admin.open("/model")  # the first page seen starts today's portfolio scoring, if no test has
+    live_server.app.state.web.scoring.wait(60)  # drift reads today's portfolio features
     admin.open("/model")
     expect(page.locator("#model-version")).to_contain_text("test-v1")
     expect(page.locator("#no-registry")).to_be_visible()  # the tests serve a bundle directory
