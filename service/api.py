@@ -1,7 +1,8 @@
 """The HTTP routes: `/v1` for scoring and look-ups, `/health` and `/metrics` for operations.
 
 Routes only translate: they take validated bodies, call the domain (scorer, profiles, model
-host) and return response models; errors are mapped in `service.errors`.
+host) and return response models (scores as the JSON the decision log keeps of them); errors
+are mapped in `service.errors`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ where `.ci/run` starts the server.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -56,9 +57,23 @@ def postgres_url() -> Iterator[str]:
     try:
         yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(admin, name)
         admin.dispose()
+
+
+def _drop_database(admin: sa.Engine, name: str, attempts: int = 40) -> None:
+    """Drop a test database. FORCE ends the connections left to it, but not an autovacuum
+    worker that a role without pg_signal_backend may not end: that worker is done within
+    moments, so the drop is tried again."""
+    for attempt in range(attempts):
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except sa.exc.ProgrammingError as error:
+            if "pg_signal_backend" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
