@@ -21,6 +21,7 @@ and ":"; decimals take a comma.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -1132,6 +1133,13 @@ def explain_frame(
 
 def _with_sentences(columns: Iterable[object]) -> tuple[list[str], list[int]]:
     """The names among `columns` that make a sentence, and their positions."""
+    return _sentence_columns(tuple(columns))
+
+
+@functools.lru_cache(maxsize=64)
+def _sentence_columns(columns: tuple[object, ...]) -> tuple[list[str], list[int]]:
+    """Found once per set of columns (every explanation of one model asks for the same); the
+    lists are shared, for reading only."""
     found = [(str(name), j) for j, name in enumerate(columns) if name in SENTENCES]
     return [name for name, _ in found], [j for _, j in found]
 
