@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from features.errors import ConflictingRecord, ImportRejected, RowProblem, StoreError
-from features.ledger_tables import FOREIGN_KEYS, import_log, ledger_tables
+from features.ledger_tables import FOREIGN_KEYS, import_log, ledger_tables, ledger_version
 from features.schemas import ROW, TABLES, WRITE_ORDER, TableSpec, differing_fields
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -91,6 +91,10 @@ def upgrade_schema(engine: Engine, migrations: Path) -> None:
         command.upgrade(config, "head")
 
 
+_RAISE_VERSION = ledger_version.update().values(version=ledger_version.c.version + 1)
+_VERSION = sa.select(ledger_version.c.version)
+
+
 class LedgerStore:
     """Read and write the canonical ledger tables."""
 
@@ -158,6 +162,8 @@ class LedgerStore:
                 )
                 if alongside is not None:
                     alongside(connection, report)
+                # Last, so that concurrent writers wait on the row only to commit.
+                connection.execute(_RAISE_VERSION)
         except sa.exc.OperationalError as error:
             raise StoreError(f"the ledger store failed while writing {source}: {error}") from error
         return report
@@ -230,6 +236,11 @@ class LedgerStore:
 
     def counts(self) -> dict[str, int]:
         return {name: self.count(name) for name in TABLES}
+
+    def version(self) -> int:
+        """A number every write raises when it commits: equal numbers, same ledger."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(_VERSION).scalar_one())
 
     def imports(self) -> pd.DataFrame:
         with self.engine.connect() as connection:

@@ -26,7 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from features.ledger import LedgerStore
-from features.ledger_tables import import_log, ledger_tables
+from features.ledger_tables import ledger_tables
 from features.point_in_time import (
     LATE_DAYS,
     NEVER,
@@ -207,23 +207,21 @@ class HeldBook:
 
 @dataclass(frozen=True)
 class LedgerSnapshot:
-    """What was held of the book as of one state of the import log."""
+    """What was held of the book as of one version of the ledger."""
 
-    stamp: tuple[int, int]  # of the import log: (count, last id)
+    version: int  # the ledger's (LedgerStore.version); -1: none, nothing to keep
     book: HeldBook | None  # none when the book is too large to hold
 
 
 log = logging.getLogger(__name__)
-# Built once: every score asks it, and building a statement costs more than running it.
-_STAMP = sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(import_log.c.import_id), 0))
 
 
 class WholeLedger:
     """The book held in memory as a prepared ledger, so that a request reads no database but
-    the import log.
+    the ledger's version.
 
-    Every write to the ledger logs an import in the same transaction (`LedgerStore.write`), so
-    the count and last id of the import log tell whether the book held is still current.
+    Every write to the ledger raises its version in the same transaction (`LedgerStore.write`),
+    so one look-up tells whether the book held is still current.
     A batch naming a large part of the book reads it on the spot; smaller requests read from
     the database until a background read has loaded it (`load_in_background`, started once the
     worker is ready and by the first such request after each import).
@@ -242,14 +240,14 @@ class WholeLedger:
         hold. `subject_count` customers and companies are to be scored."""
         if self.max_rows <= 0:
             return None
-        stamp = self._stamp()
+        version = self.store.version()
         snapshot = self._snapshot
-        if snapshot is not None and snapshot.stamp == stamp:
+        if snapshot is not None and snapshot.version == version:
             return snapshot.book
         if subject_count <= _CHUNK or subject_count < _WHOLE_SHARE * self.store.count("customer"):
             self.load_in_background()
             return None
-        return self._load(stamp)
+        return self._load(version)
 
     def load_in_background(self, once: Callable[[], bool] | None = None) -> None:
         """Start reading the book in a thread of its own, unless one already is; `once`
@@ -276,28 +274,23 @@ class WholeLedger:
             time.sleep(_POLL_SECONDS)
             waited += _POLL_SECONDS
         try:
-            self._load(self._stamp())
+            self._load(self.store.version())
         except Exception as error:  # requests still read the database: a slower path, not an outage
             log.warning("the ledger was not loaded into memory: %s", error)
 
-    def _load(self, stamp: tuple[int, int]) -> HeldBook | None:
+    def _load(self, version: int) -> HeldBook | None:
         with self._lock:  # the other readers wait for this one's snapshot
             snapshot = self._snapshot
-            if snapshot is None or snapshot.stamp != stamp:
-                snapshot = self._read(stamp)
-                if snapshot.stamp == stamp:
+            if snapshot is None or snapshot.version != version:
+                snapshot = self._read(version)
+                if snapshot.version == version:
                     self._snapshot = snapshot
         return snapshot.book
 
-    def _stamp(self) -> tuple[int, int]:
-        with self.store.connect() as connection:
-            count, last = connection.execute(_STAMP).one()
-        return int(count), int(last)
-
-    def _read(self, stamp: tuple[int, int]) -> LedgerSnapshot:
-        """The book as of `stamp`; none when it is too large (remembered as well)."""
+    def _read(self, version: int) -> LedgerSnapshot:
+        """The book as of `version`; none when it is too large (remembered as well)."""
         if self.store.count("invoice") + self.store.count("payment") > self.max_rows:
-            return LedgerSnapshot(stamp, None)
+            return LedgerSnapshot(version, None)
         tables = {
             name: self.store.read(name, columns=_BOOK_COLUMNS.get(name)) for name in _BOOK_TABLES
         }
@@ -311,9 +304,9 @@ class WholeLedger:
         # What a worker holds from now on is long-lived: keep it out of the collector's full
         # passes, which otherwise pause every request every few thousand.
         gc.freeze()
-        if self._stamp() != stamp:  # an import landed meanwhile: serve this batch, keep nothing
-            return LedgerSnapshot((-1, -1), book)
-        return LedgerSnapshot(stamp, book)
+        if self.store.version() != version:  # a write landed meanwhile: keep nothing
+            return LedgerSnapshot(-1, book)
+        return LedgerSnapshot(version, book)
 
 
 @dataclass(frozen=True)

@@ -215,3 +215,16 @@ def test_refiled_accounts_replace_the_stored_ones_whole(store, tmp_path, today) 
     statement = store.read("financial_statement").iloc[0]
     assert statement["confidential"]
     assert pd.isna(statement["revenue"])  # the confidential refiling withdrew the figures
+
+
+def test_every_write_raises_the_ledger_version_and_a_refused_one_does_not(
+    store: LedgerStore, tmp_path: Path, today: date
+) -> None:
+    """Readers that hold the ledger in memory tell from this number whether it changed."""
+    start = store.version()
+    import_canonical(store, [write_canonical(tmp_path / "first")], today=today)
+    written = store.version()
+    assert written > start
+    rejected(store, [write_canonical(tmp_path / "bad", invoices=INVOICES_CSV + "F9,C1,x\n")],
+             today)  # fmt: skip
+    assert store.version() == written
