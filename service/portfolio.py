@@ -134,6 +134,12 @@ WHOLE_MAX_ROWS = 2_000_000
 # How long the background read waits for its condition (e.g. the model loaded), and how often
 # it looks.
 _WAIT_SECONDS, _POLL_SECONDS = 60.0, 0.1
+# After a write the book is read again in the background, but not before this many times the
+# last read's duration has passed since that read ended: a stream of ingestion requests, each
+# one a write, would otherwise keep a thread reading the book all the time and take the CPU
+# from the requests (which read the database meanwhile). It bounds that thread to a fifth of
+# a core.
+_READ_SPACING = 4.0
 _BOOK_TABLES = ("invoice", "payment", "customer", "company", "financial_statement", "legal_event")
 # Of the two large tables, only the columns the features read.
 _BOOK_COLUMNS = {
@@ -234,6 +240,8 @@ class WholeLedger:
         self._lock = threading.Lock()  # one reader of the whole book at a time
         self._loader: threading.Thread | None = None
         self._loader_lock = threading.Lock()
+        self.read_seconds = 0.0  # how long the last read of the whole book took
+        self._next_read_at = 0.0  # time.monotonic() before which no background read starts
 
     def current(self, subject_count: int) -> HeldBook | None:
         """The book as the ledger stands, or None when it is not loaded (yet) or too large to
@@ -273,6 +281,9 @@ class WholeLedger:
         while once is not None and not once() and waited < _WAIT_SECONDS:
             time.sleep(_POLL_SECONDS)
             waited += _POLL_SECONDS
+        pause = self._next_read_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
         try:
             self._load(self.store.version())
         except Exception as error:  # requests still read the database: a slower path, not an outage
@@ -282,7 +293,11 @@ class WholeLedger:
         with self._lock:  # the other readers wait for this one's snapshot
             snapshot = self._snapshot
             if snapshot is None or snapshot.version != version:
+                started = time.monotonic()
                 snapshot = self._read(version)
+                ended = time.monotonic()
+                self.read_seconds = ended - started
+                self._next_read_at = ended + _READ_SPACING * self.read_seconds
                 if snapshot.version == version:
                     self._snapshot = snapshot
         return snapshot.book
