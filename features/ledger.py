@@ -304,45 +304,68 @@ def _keys_of(spec: TableSpec, frame: pd.DataFrame) -> pd.Index:
 
 
 def _stored_rows(connection: Connection, spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    """The stored rows whose key is in `frame` (typed like `read`), reading as little as it can."""
+    """The stored rows whose key is in `frame` (typed like `read`), reading as little as it can:
+    a few rows (an API call) are looked up by key; a large file's keys are compared with all
+    the stored keys, and the stored rows read only if many overlap."""
     target = ledger_tables[spec.name]
     key_columns = [target.c[k] for k in spec.key]
-    stored_keys = _typed(
-        spec, _frame(connection.execute(sa.select(*key_columns)).all(), list(spec.key))
-    )
-    overlap = _keys_of(spec, stored_keys).isin(_keys_of(spec, frame))
-    if not overlap.any():
-        return pd.DataFrame(columns=spec.columns)
     columns = [target.c[c] for c in spec.columns]
-    if overlap.sum() > _LOOKUP_LIMIT:
-        rows = connection.execute(sa.select(*columns)).all()
+    if len(frame) <= _LOOKUP_LIMIT:  # reading every stored key would cost more
+        wanted = list(dict.fromkeys(_db_keys(frame[list(spec.key)])))
     else:
-        overlapping = stored_keys[overlap].itertuples(index=False)
-        wanted = [tuple(_db_value(v) for v in key) for key in overlapping]
-        rows = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            condition = (
-                sa.tuple_(*key_columns).in_(chunk)
-                if len(spec.key) > 1
-                else key_columns[0].in_([k[0] for k in chunk])
-            )
-            rows.extend(connection.execute(sa.select(*columns).where(condition)).all())
+        stored_keys = _typed(
+            spec, _frame(connection.execute(sa.select(*key_columns)).all(), list(spec.key))
+        )
+        overlap = _keys_of(spec, stored_keys).isin(_keys_of(spec, frame))
+        if not overlap.any():
+            return pd.DataFrame(columns=spec.columns)
+        if overlap.sum() > _LOOKUP_LIMIT:
+            rows = connection.execute(sa.select(*columns)).all()
+            stored = _typed(spec, _frame(rows, spec.columns))
+            return stored[_keys_of(spec, stored).isin(_keys_of(spec, frame))]
+        wanted = _db_keys(stored_keys[overlap])
+    rows = []
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        condition = (
+            sa.tuple_(*key_columns).in_(chunk)
+            if len(spec.key) > 1
+            else key_columns[0].in_([k[0] for k in chunk])
+        )
+        rows.extend(connection.execute(sa.select(*columns).where(condition)).all())
+    if not rows:
+        return pd.DataFrame(columns=spec.columns)
     stored = _typed(spec, _frame(rows, spec.columns))
     return stored[_keys_of(spec, stored).isin(_keys_of(spec, frame))]
+
+
+def _db_keys(keys: pd.DataFrame) -> list[tuple[object, ...]]:
+    return [tuple(_db_value(v) for v in key) for key in keys.itertuples(index=False)]
 
 
 def _db_value(value: object) -> object:
     return value.date() if isinstance(value, pd.Timestamp) else value
 
 
+def _known(connection: Connection, column: sa.Column[Any], values: pd.Index) -> list[object]:
+    """The stored values of `column` among `values`: looked up when they are few (an API
+    call), else all of them read (a large file names most of them anyway)."""
+    wanted = [v for v in values.unique() if not pd.isna(v)]
+    if len(wanted) > _LOOKUP_LIMIT:
+        return list(connection.execute(sa.select(column)).scalars().all())
+    found: list[object] = []
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.extend(connection.execute(sa.select(column).where(column.in_(chunk))).scalars())
+    return found
+
+
 def _check_references(
     connection: Connection, spec: TableSpec, frame: pd.DataFrame, source: str
 ) -> None:
     for column, target_name, target_column in FOREIGN_KEYS.get(spec.name, ()):
-        target = ledger_tables[target_name]
-        known = connection.execute(sa.select(target.c[target_column])).scalars().all()
         values = pd.Index(frame[column].to_numpy(dtype=object), dtype=object)
+        known = _known(connection, ledger_tables[target_name].c[target_column], values)
         missing = pd.Series(~values.isin(known), index=frame.index)
         if missing.any():
             bad = frame[missing.to_numpy()]

@@ -228,3 +228,32 @@ def test_every_write_raises_the_ledger_version_and_a_refused_one_does_not(
     rejected(store, [write_canonical(tmp_path / "bad", invoices=INVOICES_CSV + "F9,C1,x\n")],
              today)  # fmt: skip
     assert store.version() == written
+
+
+@pytest.mark.parametrize("lookup_limit", [1, 20_000], ids=["as-a-large-file", "by-key"])
+def test_stored_rows_and_references_are_found_either_way(
+    store: LedgerStore,
+    tmp_path: Path,
+    today: date,
+    lookup_limit: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A few rows are looked up by key; a large file is compared with every stored key. Both
+    find the same stored rows and the same missing references (the limit between them is
+    lowered here so that small files take the large files' way)."""
+    import features.ledger
+
+    monkeypatch.setattr(features.ledger, "_LOOKUP_LIMIT", lookup_limit)
+    import_canonical(store, [write_canonical(tmp_path / "a")], today=today)
+    stored = store.snapshot()
+    assert not import_canonical(store, [write_canonical(tmp_path / "again")], today=today).changed
+    changed = INVOICES_CSV.replace("800.50", "850.50")
+    folder = write_canonical(tmp_path / "b", invoices=changed, payments="", customers="")
+    error = rejected(store, [folder / "invoices.csv"], today)
+    assert [(p.row, p.field) for p in error.problems] == [(3, "invoice_id")]
+    orphan = INVOICES_CSV + "F9,C404,2025-05-01,2025-06-01,100,EUR,false\n"
+    folder = write_canonical(tmp_path / "c", invoices=orphan, payments="", customers="")
+    error = rejected(store, [folder / "invoices.csv"], today)
+    assert [(p.field, p.value) for p in error.problems] == [("customer_id", "C404")]
+    for name, frame in store.snapshot().items():
+        pd.testing.assert_frame_equal(stored[name], frame)
