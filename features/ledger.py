@@ -270,6 +270,15 @@ def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
 
 
+# Dtype objects rather than names: pandas looks a name up in its registry on every call, which
+# cost more than converting the few rows a score reads.
+_SECONDS = np.dtype("datetime64[s]")
+_FLOAT = np.dtype("float64")
+_INT = pd.Int64Dtype()
+_BOOL = pd.BooleanDtype()
+_STRING = pd.StringDtype()
+
+
 def _typed(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """Rows read from the database with the dtypes validation gives (the columns present)."""
     for spec_field in spec.fields:
@@ -278,15 +287,15 @@ def _typed(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
         column = frame[spec_field.name]
         match spec_field.kind:
             case "date":
-                frame[spec_field.name] = pd.to_datetime(column).astype("datetime64[s]")
+                frame[spec_field.name] = pd.to_datetime(column).astype(_SECONDS)
             case "float":
-                frame[spec_field.name] = pd.to_numeric(column).astype("float64")
+                frame[spec_field.name] = pd.to_numeric(column).astype(_FLOAT)
             case "int":
-                frame[spec_field.name] = pd.to_numeric(column).astype("Int64")
+                frame[spec_field.name] = pd.to_numeric(column).astype(_INT)
             case "bool":
-                frame[spec_field.name] = column.astype("boolean")
+                frame[spec_field.name] = column.astype(_BOOL)
             case "string":
-                frame[spec_field.name] = column.astype("string")
+                frame[spec_field.name] = column.astype(_STRING)
     return frame
 
 
