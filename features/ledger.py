@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -303,6 +303,8 @@ def _typed(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 # Above this many rows already stored, the whole table is read instead of looking keys up.
 _LOOKUP_LIMIT = 20_000
+_IN_SIZE = 500  # values in one `IN (...)` look-up
+_T = TypeVar("_T")
 
 
 def _keys_of(spec: TableSpec, frame: pd.DataFrame) -> pd.Index:
@@ -334,8 +336,7 @@ def _stored_rows(connection: Connection, spec: TableSpec, frame: pd.DataFrame) -
             return stored[_keys_of(spec, stored).isin(_keys_of(spec, frame))]
         wanted = _db_keys(stored_keys[overlap])
     rows = []
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in _in_chunks(wanted):
         condition = (
             sa.tuple_(*key_columns).in_(chunk)
             if len(spec.key) > 1
@@ -363,10 +364,16 @@ def _known(connection: Connection, column: sa.Column[Any], values: pd.Index) -> 
     if len(wanted) > _LOOKUP_LIMIT:
         return list(connection.execute(sa.select(column)).scalars().all())
     found: list[object] = []
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in _in_chunks(wanted):
         found.extend(connection.execute(sa.select(column).where(column.in_(chunk))).scalars())
     return found
+
+
+def _in_chunks(values: list[_T]) -> Iterator[list[_T]]:
+    """Values a bounded number at a time, for `IN (...)` look-ups that stay under the
+    database's limit on parameters."""
+    for start in range(0, len(values), _IN_SIZE):
+        yield values[start : start + _IN_SIZE]
 
 
 def _check_references(

@@ -17,10 +17,9 @@ import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import TypeAdapter
 
 from features.ledger import LedgerStore
-from service.audit import AuditLog, DecisionFilter
+from service.audit import AuditLog, DecisionFilter, answers_json
 from service.auth import require
 from service.errors import BatchTooLarge, ErrorBody, NotFound
 from service.ingestion import Answer, Idempotency, Ingestor, request_digest
@@ -121,7 +120,6 @@ v1 = APIRouter(prefix="/v1", responses=_ERRORS)
 # log as JSON), which the allocators would otherwise keep.
 _LARGE_BATCH = 1_000
 operations = APIRouter()
-_SCORE_JSON = TypeAdapter(ScoreResponse)
 
 
 @v1.post(
@@ -140,7 +138,7 @@ async def score(
     # to a thread would cost more (the threads then take turns with the loop for Python's
     # global lock). Batches, which take longer, still run in a thread.
     [result] = scorer.score([body], explain=body.explain)
-    [sent] = _answers([result])
+    [sent] = answers_json([result])
     _log_decisions(state, caller, "score", [body], [result], [sent])
     state.metrics.scored([result.grade])
     return Response(sent, media_type="application/json")
@@ -168,7 +166,7 @@ def score_batch(
     results = scorer.score(
         body.items, explain=body.explain, fields=_item_fields(body.items), terms=body.terms
     )
-    sent = _answers(results)
+    sent = answers_json(results)
     _log_decisions(state, caller, "batch", body.items, results, sent)
     state.metrics.scored(r.grade for r in results)
     version = results[0].model_version if results else state.host.model.version
@@ -484,12 +482,6 @@ def _answer_response(answer: Answer) -> JSONResponse:
     if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
-
-
-def _answers(responses: Sequence[ScoreResponse]) -> list[bytes]:
-    """Each answer as the JSON sent: serialised once, for the caller and the decision log,
-    which so keeps the very bytes the caller received."""
-    return [_SCORE_JSON.dump_json(response) for response in responses]
 
 
 def _log_decisions(

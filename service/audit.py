@@ -17,13 +17,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy.engine import Engine
 
 from service.decision_ids import new_decision_ids
 from service.schemas import DecisionOut, ScoreResponse, ScoreSubject
 from service.tables import decision, decision_chunk
 
-__all__ = ["CHUNK_ITEMS", "AuditLog", "DecisionFilter", "logged_answers"]
+__all__ = ["CHUNK_ITEMS", "AuditLog", "DecisionFilter", "answers_json", "logged_answers"]
 
 # Rows serialised and inserted at a time: bounds a large batch's memory, at no cost in speed.
 _ROWS_PER_INSERT = 2_000
@@ -33,6 +34,13 @@ CHUNK_ITEMS = 100
 _COMPRESSION = 1  # zlib's fastest level: 31 MB of answers in 0.1 s, to a tenth of their size
 _RECORD = decision.insert()
 _RECORD_CHUNK = decision_chunk.insert()
+_ANSWER = TypeAdapter(ScoreResponse)
+
+
+def answers_json(responses: Sequence[ScoreResponse]) -> list[bytes]:
+    """Each answer as JSON, serialised once by pydantic's compiled core: the caller receives
+    these very bytes, and the log keeps them."""
+    return [_ANSWER.dump_json(response) for response in responses]
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ class AuditLog:
         inserted a slice of rows at a time: a batch's decisions never all sit in memory twice.
         """
         now = self._clock()
-        answers = sent if sent is not None else [None] * len(responses)
+        answers = sent if sent is not None else answers_json(responses)
         rows = list(zip(requests, responses, answers, strict=True))
         if not rows:
             return
@@ -140,12 +148,10 @@ def _row(
     sent: bytes | None,
     chunk: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
-    """A decision's row: its JSON inline, or (in a chunk) empty and the chunk named."""
-    if chunk is None:
-        request_json = request.model_dump_json(exclude_unset=True)
-        response_json = sent.decode() if sent is not None else response.model_dump_json()
-    else:
-        request_json = response_json = ""
+    """A decision's row: its JSON inline (`sent`, the answer), or, in a chunk (`sent` None),
+    empty and the chunk named."""
+    request_json = "" if sent is None else request.model_dump_json(exclude_unset=True)
+    response_json = "" if sent is None else sent.decode()
     return {
         "decision_id": str(response.decision_id),
         "decided_at": context.now,
@@ -161,7 +167,6 @@ def _row(
         "p_severe": response.p_severe,
         "model_version": response.model_version,
         "policy_version": context.policy_version,
-        # Serialised by pydantic's compiled core: the log costs little beside a score.
         "request": request_json,
         "response": response_json,
         "chunk_id": None if chunk is None else chunk[0],
@@ -170,7 +175,7 @@ def _row(
 
 
 def _chunked(
-    rows: Sequence[tuple[ScoreSubject, ScoreResponse, bytes | None]], context: _Context
+    rows: Sequence[tuple[ScoreSubject, ScoreResponse, bytes]], context: _Context
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The chunks of these items (their JSON compressed, CHUNK_ITEMS at a time) and the items'
     rows, which name their chunk."""
@@ -181,10 +186,9 @@ def _chunked(
     for chunk_id, start in zip(ids, starts, strict=True):
         part = rows[start : start + CHUNK_ITEMS]
         requests = (r.model_dump_json(exclude_unset=True).encode() for r, _, _ in part)
-        answers = (a if a is not None else s.model_dump_json().encode() for _, s, a in part)
         chunks.append(
             {"chunk_id": chunk_id, "items": len(part),
-             "requests": _packed(requests), "responses": _packed(answers)}
+             "requests": _packed(requests), "responses": _packed(a for _, _, a in part)}
         )  # fmt: skip
         values.extend(
             _row(request, response, context, None, (chunk_id, item))

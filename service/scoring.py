@@ -42,7 +42,8 @@ SOLE_TRADER_REVIEW = (
     "automated decision (GDPR art. 22)"
 )
 _PROBE_CUSTOMERS = 3
-_COLUMN = {name: i for i, name in enumerate(FEATURE_COLUMNS)}  # a feature's place in a row
+_FEATURE_NAMES = tuple(FEATURE_COLUMNS)  # a score's features, in the order of a row
+_COLUMN = {name: i for i, name in enumerate(_FEATURE_NAMES)}  # a feature's place in a row
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Scorer:
             raise ValueError("give one field prefix per request")
         as_of = [self._decision_day(r, p) for r, p in zip(requests, prefixes, strict=True)]
         subjects, features, directory = self._features(requests, prefixes, as_of)
-        scores = model.scores_of(features, FEATURE_COLUMNS)
+        scores = model.scores_of(features, _FEATURE_NAMES)
         explained: Sequence[list[Reason] | None] = (
             _reasons(model, features) if explain else [None] * len(requests)
         )

@@ -25,6 +25,7 @@ from features.point_in_time import Ledger
 from service.app import create_app
 from service.auth import API_KEY_HEADER
 from service.keys import ROLES
+from service.schemas import ScoreResponse
 from service.settings import ServiceSettings
 from training.pipeline import TrainingConfig, fit, prepare
 
@@ -95,3 +96,18 @@ def client(data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
 def own_model_dir(tmp_path: Path, model_dir: Path) -> Path:
     """A copy of the bundle that a test may corrupt or replace."""
     return Path(shutil.copytree(model_dir, tmp_path / "bundle"))
+
+
+def logged_response(customer_id: str, decision_id: str) -> ScoreResponse:
+    """A plain grade-C answer for a customer, for tests that write the decision log directly."""
+    return ScoreResponse.model_validate(
+        {
+            "decision_id": decision_id,
+            "as_of": "2026-01-05",
+            "subject": {"customer_id": customer_id, "siren": None, "name": None,
+                        "prospect": False, "basis": "history"},
+            "p_late": 0.3, "p_severe": 0.1, "expected_days_late": 4.0,
+            "due_date": "2026-02-04", "expected_payment_date": "2026-02-08", "grade": "C",
+            "review_required": False, "model_version": "m1",
+        }
+    )  # fmt: skip

@@ -12,22 +12,14 @@ from service.audit import AuditLog, DecisionFilter
 from service.records import migrate_service_tables
 from service.schemas import ScoreRequest, ScoreResponse
 
+from .conftest import logged_response
+
 # More than two slices of `service.audit._ROWS_PER_INSERT`, the last one short.
 BATCH = 4_003
 
 
 def _response(index: int) -> ScoreResponse:
-    return ScoreResponse.model_validate(
-        {
-            "decision_id": str(uuid.UUID(int=index + 1)),
-            "as_of": "2026-01-05",
-            "subject": {"customer_id": f"C{index:05d}", "siren": None, "name": None,
-                        "prospect": False, "basis": "history"},
-            "p_late": 0.3, "p_severe": 0.1, "expected_days_late": 4.0,
-            "due_date": "2026-02-04", "expected_payment_date": "2026-02-08", "grade": "C",
-            "review_required": False, "model_version": "m1",
-        }
-    )  # fmt: skip
+    return logged_response(f"C{index:05d}", str(uuid.UUID(int=index + 1)))
 
 
 def _record(log: AuditLog, responses: list[ScoreResponse]) -> None:

@@ -19,10 +19,10 @@ from features.ledger import LedgerStore
 from service.app import create_app
 from service.audit import CHUNK_ITEMS, AuditLog, DecisionFilter
 from service.records import MIGRATIONS, migrate_service_tables
-from service.schemas import ScoreRequest, ScoreResponse
+from service.schemas import ScoreRequest
 from service.tables import VERSION_TABLE, decision, decision_chunk, metadata
 
-from .conftest import TODAY, service_settings, signed_in
+from .conftest import TODAY, logged_response, service_settings, signed_in
 
 ME = "decision-tests"
 
@@ -144,28 +144,14 @@ def test_the_api_cannot_change_the_log(own: TestClient) -> None:
     assert own.get(path).json()["response"] == answer
 
 
-def _response(customer_id: str, decision_id: str) -> ScoreResponse:
-    return ScoreResponse.model_validate(
-        {
-            "decision_id": decision_id,
-            "as_of": "2026-01-05",
-            "subject": {"customer_id": customer_id, "siren": None, "name": None,
-                        "prospect": False, "basis": "history"},
-            "p_late": 0.3, "p_severe": 0.1, "expected_days_late": 4.0,
-            "due_date": "2026-02-04", "expected_payment_date": "2026-02-08", "grade": "C",
-            "review_required": False, "model_version": "m1",
-        }
-    )  # fmt: skip
-
-
 def _one_decision(log: AuditLog) -> None:
-    response = _response("C1", "6f1c1d64-8d0c-4a55-9a3e-2f5c36a6f3a1")
+    response = logged_response("C1", "6f1c1d64-8d0c-4a55-9a3e-2f5c36a6f3a1")
     log.record([ScoreRequest(customer_id="C1")], [response], caller="t", key_id=None,
                channel="score", policy_version="p1")  # fmt: skip
 
 
 def _two_decisions(log: AuditLog) -> None:
-    responses = [_response(c, f"6f1c1d64-8d0c-4a55-9a3e-2f5c36a6f3a{i}")
+    responses = [logged_response(c, f"6f1c1d64-8d0c-4a55-9a3e-2f5c36a6f3a{i}")
                  for i, c in ((2, "C2"), (3, "C3"))]  # fmt: skip
     requests = [ScoreRequest(customer_id=r.subject.customer_id) for r in responses]
     log.record(requests, responses, caller="t", key_id=None, channel="batch",
