@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from features.errors import ConflictingRecord, ImportRejected, RowProblem, StoreError
 from features.ledger_tables import FOREIGN_KEYS, import_log, ledger_tables, ledger_version
 from features.schemas import ROW, TABLES, WRITE_ORDER, TableSpec, differing_fields
+from features.wal import WalCheckpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -54,9 +55,13 @@ class WriteReport:
 IMPORT_CACHE_MB = 256
 
 
-def create_ledger_engine(url: str, *, cache_mb: int = IMPORT_CACHE_MB) -> Engine:
+def create_ledger_engine(
+    url: str, *, cache_mb: int = IMPORT_CACHE_MB, autocheckpoint: bool = True
+) -> Engine:
     """An engine with the settings the ledger relies on (WAL and foreign keys on SQLite);
-    `cache_mb` is SQLite's page cache of each connection (it fills up and stays full)."""
+    `cache_mb` is SQLite's page cache of each connection (it fills up and stays full). Without
+    `autocheckpoint`, commits never copy the write-ahead log back into the database: something
+    else must (`features.wal.WalCheckpoints`)."""
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
@@ -72,6 +77,8 @@ def create_ledger_engine(url: str, *, cache_mb: int = IMPORT_CACHE_MB) -> Engine
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
             cursor.execute("PRAGMA temp_store=MEMORY")
+            if not autocheckpoint:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         return engine
@@ -98,17 +105,30 @@ _VERSION = sa.select(ledger_version.c.version)
 class LedgerStore:
     """Read and write the canonical ledger tables."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, checkpoints: WalCheckpoints | None = None) -> None:
         self.engine = engine
+        self._checkpoints = checkpoints
 
     @classmethod
     def open(
-        cls, url: str, *, migrate: bool = True, cache_mb: int = IMPORT_CACHE_MB
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        cache_mb: int = IMPORT_CACHE_MB,
+        background_checkpoints: bool = False,
     ) -> LedgerStore:
-        """Connect and bring the schema to the latest migration."""
-        store = cls(create_ledger_engine(url, cache_mb=cache_mb))
+        """Connect and bring the schema to the latest migration. With `background_checkpoints`
+        (a SQLite file served to requests), a thread copies the write-ahead log back into the
+        database, instead of the commit that fills it: see `features.wal`."""
+        database = sa.engine.make_url(url).database if url.startswith("sqlite") else None
+        in_background = background_checkpoints and database not in (None, "", ":memory:")
+        engine = create_ledger_engine(url, cache_mb=cache_mb, autocheckpoint=not in_background)
+        store = cls(engine)
         if migrate:
             store.migrate()
+        if in_background:
+            store._checkpoints = WalCheckpoints(Path(str(database)))
         return store
 
     def migrate(self) -> None:
@@ -116,6 +136,9 @@ class LedgerStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
 
     # ---- writing -------------------------------------------------------------------------
 

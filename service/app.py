@@ -60,7 +60,9 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.health_threads = anyio.CapacityLimiter(1)  # readiness checks the database
-        store = LedgerStore.open(settings.ledger_url, cache_mb=settings.sqlite_cache_mb)
+        store = LedgerStore.open(
+            settings.ledger_url, cache_mb=settings.sqlite_cache_mb, background_checkpoints=True
+        )
         migrate_service_tables(store.engine)
         host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))
         policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
