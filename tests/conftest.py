@@ -8,9 +8,11 @@ where `.ci/run` starts the server.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -30,6 +32,15 @@ def require_part(available: bool, what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is required in CI but is not available")
     pytest.skip(f"{what} is not available on this machine")
+
+
+def copy_database(source: Path, target: Path) -> Path:
+    """A consistent copy of a SQLite file that a running service may be writing: its commits
+    stay in the write-ahead log until a thread copies them back, so a plain file copy could
+    miss them, or catch that thread half-way and give a malformed file."""
+    with closing(sqlite3.connect(source)) as read, closing(sqlite3.connect(target)) as written:
+        read.backup(written)
+    return target
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from cli import app as cli_app
 from service.app import create_app
 from service.auth import API_KEY_HEADER
+from tests.conftest import copy_database
 
 from .conftest import TODAY, service_settings, signed_in
 
@@ -34,7 +35,7 @@ ALLOWED = {
 @pytest.fixture
 def fresh(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
     """A started app on its own copy of the ledger, without any key on the client."""
-    (tmp_path / "credit_risk.db").write_bytes((data_dir / "credit_risk.db").read_bytes())
+    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
     app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
     with TestClient(app) as test_client:
         yield test_client
@@ -119,7 +120,7 @@ def test_keys_are_stored_hashed(fresh: TestClient, tmp_path: Path) -> None:
 
 
 def test_the_keys_command(tmp_path: Path, data_dir: Path, model_dir: Path) -> None:
-    (tmp_path / "credit_risk.db").write_bytes((data_dir / "credit_risk.db").read_bytes())
+    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
     runner = CliRunner()
     env = {"CREDIT_RISK_DATA_DIR": str(tmp_path)}
     created = runner.invoke(

@@ -21,6 +21,7 @@ from service.audit import CHUNK_ITEMS, AuditLog, DecisionFilter
 from service.records import MIGRATIONS, migrate_service_tables
 from service.schemas import ScoreRequest
 from service.tables import VERSION_TABLE, decision, decision_chunk, metadata
+from tests.conftest import copy_database
 
 from .conftest import TODAY, logged_response, service_settings, signed_in
 
@@ -29,7 +30,7 @@ ME = "decision-tests"
 
 @pytest.fixture
 def own(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
-    (tmp_path / "credit_risk.db").write_bytes((data_dir / "credit_risk.db").read_bytes())
+    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
     app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
     # The copied ledger holds the decisions of other tests' clients: this one has its own name.
     with signed_in(app, name=ME) as client:

@@ -15,6 +15,7 @@ from features.ledger import LedgerStore
 from service.app import create_app
 from service.ingestion import Idempotency, Ingestor
 from service.records import migrate_service_tables
+from tests.conftest import copy_database
 
 from .conftest import TODAY, service_settings, signed_in
 
@@ -24,7 +25,7 @@ INVOICE = {"customer_id": "C00001", "issue_date": "2025-11-03", "due_date": "202
 
 @pytest.fixture
 def erp(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
-    (tmp_path / "credit_risk.db").write_bytes((data_dir / "credit_risk.db").read_bytes())
+    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
     app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
     with signed_in(app, roles=["erp"]) as client:
         yield client
@@ -217,7 +218,7 @@ def test_payer_contacts_no_reminder_could_use(
     tmp_path: Path, data_dir: Path, model_dir: Path
 ) -> None:
     """Refused at ingestion with the field named; left out of the terms when a file had them."""
-    (tmp_path / "credit_risk.db").write_bytes((data_dir / "credit_risk.db").read_bytes())
+    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
     app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
     with signed_in(app, roles=["erp"]) as client:
         refused = client.put("/v1/customers/C00001", json={"payer_phone": "06 12 poste 4"})

@@ -5,7 +5,6 @@ a free port for the browser tests.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -25,6 +24,7 @@ from service.keys import ApiKeys
 from service.records import migrate_service_tables
 from service.schemas import ScoreRequest
 from service.web.portfolio_scoring import PORTFOLIO
+from tests.conftest import copy_database
 from tests.service.conftest import TODAY, data_dir, model_dir, portfolio, service_settings
 
 __all__ = ["data_dir", "model_dir", "portfolio"]  # fixtures shared with the service tests
@@ -42,7 +42,7 @@ class Keys:
 @pytest.fixture(scope="session")
 def web_data_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     folder = tmp_path_factory.mktemp("web-data")
-    shutil.copy(data_dir / "credit_risk.db", folder / "credit_risk.db")
+    copy_database(data_dir / "credit_risk.db", folder / "credit_risk.db")
     return folder
 
 

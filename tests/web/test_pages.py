@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from features.siren import luhn_check_digit, luhn_is_valid
 from service.web.portfolio_scoring import read_run
 from service.web.session import KEY_COOKIE
+from tests.conftest import copy_database
 
 from .conftest import Keys, record_previous_scoring, web_app
 
@@ -29,7 +30,7 @@ PAGES = ("/check", "/portfolio", "/customers/C00001", "/model")
 def app(tmp_path_factory: pytest.TempPathFactory, web_data_dir: Path, model_dir: Path) -> FastAPI:
     # A database of this module's own: the browser tests' server uses the session one.
     folder = tmp_path_factory.mktemp("web-pages")
-    (folder / "credit_risk.db").write_bytes((web_data_dir / "credit_risk.db").read_bytes())
+    copy_database(web_data_dir / "credit_risk.db", folder / "credit_risk.db")
     return web_app(folder, model_dir)
 
 
