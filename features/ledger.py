@@ -21,7 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from features.errors import ConflictingRecord, ImportRejected, RowProblem, StoreError
-from features.ledger_tables import FOREIGN_KEYS, import_log, ledger_tables, ledger_version
+from features.ledger_tables import (
+    FOREIGN_KEYS,
+    import_log,
+    ledger_tables,
+    ledger_touch,
+    ledger_version,
+)
 from features.schemas import ROW, TABLES, WRITE_ORDER, TableSpec, differing_fields
 from features.wal import WalCheckpoints
 
@@ -49,6 +55,27 @@ class WriteReport:
             for table in self.rows_read
         ]
         return "; ".join(parts) if parts else "nothing to write"
+
+
+@dataclass(frozen=True)
+class Touched:
+    """The subjects whose rows some writes changed, or may have: customer accounts by id and
+    companies by SIREN, or everything (a write naming more than TOUCH_LIMIT of them)."""
+
+    customers: frozenset[str] = frozenset()
+    sirens: frozenset[str] = frozenset()
+    everything: bool = False
+
+    def __or__(self, other: Touched) -> Touched:
+        if self.everything or other.everything:
+            return _EVERYTHING
+        return Touched(self.customers | other.customers, self.sirens | other.sirens)
+
+
+_EVERYTHING = Touched(everything=True)
+# Subjects a write lists one by one; a write naming more (an import) touches everything.
+TOUCH_LIMIT = 1_000
+_SIREN_TABLES = ("company", "financial_statement", "legal_event")
 
 
 # Bulk imports build indexes over millions of rows: SQLite's default 2 MB page cache thrashes.
@@ -162,6 +189,7 @@ class LedgerStore:
         report = WriteReport(source)
         try:
             with self.engine.begin() as connection:
+                touched = _touched_by(connection, batch)  # before: a customer's old SIREN too
                 for name in WRITE_ORDER:
                     if name in batch:
                         self._write_table(connection, TABLES[name], batch[name], source, report)
@@ -187,6 +215,7 @@ class LedgerStore:
                     alongside(connection, report)
                 # Last, so that concurrent writers wait on the row only to commit.
                 connection.execute(_RAISE_VERSION)
+                _record_touches(connection, touched)
         except sa.exc.OperationalError as error:
             raise StoreError(f"the ledger store failed while writing {source}: {error}") from error
         return report
@@ -264,6 +293,20 @@ class LedgerStore:
         """A number every write raises when it commits: equal numbers, same ledger."""
         with self.engine.connect() as connection:
             return int(connection.execute(_VERSION).scalar_one())
+
+    def touched(self, after: int, upto: int) -> Touched:
+        """What the writes that raised the version past `after`, up to `upto`, touched."""
+        query = sa.select(ledger_touch.c.kind, ledger_touch.c.subject).where(
+            ledger_touch.c.version > after, ledger_touch.c.version <= upto
+        )
+        customers: set[str] = set()
+        sirens: set[str] = set()
+        with self.engine.connect() as connection:
+            for kind, subject in connection.execute(query):
+                if kind == "all":
+                    return _EVERYTHING
+                (customers if kind == "customer" else sirens).add(subject)
+        return Touched(frozenset(customers), frozenset(sirens))
 
     def imports(self) -> pd.DataFrame:
         with self.engine.connect() as connection:
@@ -390,6 +433,71 @@ def _known(connection: Connection, column: sa.Column[Any], values: pd.Index) -> 
     for chunk in _in_chunks(wanted):
         found.extend(connection.execute(sa.select(column).where(column.in_(chunk))).scalars())
     return found
+
+
+def _touched_by(connection: Connection, batch: Mapping[str, pd.DataFrame]) -> Touched:
+    """The subjects a write of `batch` touches, found before it lands: each invoice's
+    customer, each payment's invoice's customer, each customer account with its SIRENs before
+    and after, each company row's SIREN."""
+    customers: set[str] = set()
+    sirens: set[str] = set()
+    for name in _SIREN_TABLES:
+        if name in batch:
+            sirens |= _texts(batch[name]["siren"])
+    if "invoice" in batch:
+        customers |= _texts(batch["invoice"]["customer_id"])
+    if "customer" in batch:
+        accounts = _texts(batch["customer"]["customer_id"])
+        customers |= accounts
+        sirens |= _texts(batch["customer"]["siren"])
+        if len(accounts) <= TOUCH_LIMIT:
+            customer = ledger_tables["customer"]
+            sirens |= _looked_up(connection, customer.c.siren, customer.c.customer_id, accounts)
+    if "payment" in batch:
+        paid = _texts(batch["payment"]["invoice_id"])
+        if len(paid) > TOUCH_LIMIT:
+            return _EVERYTHING
+        if "invoice" in batch:
+            invoices = batch["invoice"]
+            landing = invoices[invoices["invoice_id"].isin(list(paid))]
+            customers |= _texts(landing["customer_id"])
+            paid -= _texts(landing["invoice_id"])
+        invoice = ledger_tables["invoice"]
+        customers |= _looked_up(connection, invoice.c.customer_id, invoice.c.invoice_id, paid)
+    if len(customers) + len(sirens) > TOUCH_LIMIT:
+        return _EVERYTHING
+    return Touched(frozenset(customers), frozenset(sirens))
+
+
+def _texts(column: pd.Series) -> set[str]:
+    return {str(value) for value in column.dropna().unique()}
+
+
+def _looked_up(
+    connection: Connection, wanted: sa.Column[Any], key: sa.Column[Any], keys: set[str]
+) -> set[str]:
+    """`wanted` of the stored rows whose `key` is among `keys` (not null)."""
+    found: set[str] = set()
+    for chunk in _in_chunks(sorted(keys)):
+        rows = connection.execute(sa.select(wanted).where(key.in_(chunk), wanted.is_not(None)))
+        found.update(str(value) for value in rows.scalars())
+    return found
+
+
+def _record_touches(connection: Connection, touched: Touched) -> None:
+    """Keep what a write touched under the version it just raised. Touching everything makes
+    the older entries useless (a book held from before reads the ledger again): they go."""
+    version = int(connection.execute(_VERSION).scalar_one())
+    if touched.everything:
+        connection.execute(ledger_touch.delete().where(ledger_touch.c.version < version))
+        rows = [{"version": version, "kind": "all", "subject": ""}]
+    else:
+        rows = [
+            *({"version": version, "kind": "customer", "subject": c} for c in touched.customers),
+            *({"version": version, "kind": "siren", "subject": s} for s in touched.sirens),
+        ]
+    if rows:
+        connection.execute(ledger_touch.insert(), rows)
 
 
 def _in_chunks(values: list[_T]) -> Iterator[list[_T]]:

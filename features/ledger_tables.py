@@ -98,3 +98,16 @@ ledger_version = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
     Column("version", Integer, nullable=False),
 )
+
+# What each write touched, under the version it raised the ledger to: the customer accounts
+# and companies (SIREN) whose features or directory entries it may have changed, or "all" when
+# it named too many to list. A book held in memory since an older version still serves the
+# subjects that no later write touched.
+ledger_touch = Table(
+    "ledger_touch",
+    metadata,
+    Column("version", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),  # customer, siren or all
+    Column("subject", String, nullable=False),  # the customer id or SIREN; empty for all
+    PrimaryKeyConstraint("version", "kind", "subject", name="pk_ledger_touch"),
+)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from features.ledger import LedgerStore
+from features.ledger import LedgerStore, Touched
 from features.ledger_tables import ledger_tables
 from features.point_in_time import (
     LATE_DAYS,
@@ -227,35 +227,101 @@ class WholeLedger:
     the ledger's version.
 
     Every write to the ledger raises its version in the same transaction (`LedgerStore.write`),
-    so one look-up tells whether the book held is still current.
-    A batch naming a large part of the book reads it on the spot; smaller requests read from
+    so one look-up tells whether the book held is still current; when it is not, the subjects
+    the writes since touched (also kept by `write`) tell which requests it still answers
+    exactly: under a stream of ingestion requests, most customers are not the ones written.
+    A batch naming a large part of the book reads it on the spot; other requests read from
     the database until a background read has loaded it (`load_in_background`, started once the
-    worker is ready and by the first such request after each import).
+    worker is ready and by the first request after a write that touched its subjects), no
+    sooner than `read_spacing` times the last read's duration after that read.
     """
 
-    def __init__(self, store: LedgerStore, max_rows: int = WHOLE_MAX_ROWS) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        max_rows: int = WHOLE_MAX_ROWS,
+        read_spacing: float = _READ_SPACING,
+    ) -> None:
         self.store = store
         self.max_rows = max_rows
+        self.read_spacing = read_spacing
         self._snapshot: LedgerSnapshot | None = None
         self._lock = threading.Lock()  # one reader of the whole book at a time
         self._loader: threading.Thread | None = None
         self._loader_lock = threading.Lock()
         self.read_seconds = 0.0  # how long the last read of the whole book took
         self._next_read_at = 0.0  # time.monotonic() before which no background read starts
+        # What writes touched since a version (from, up to, what): see `_touched_since`.
+        self._touches: tuple[int, int, Touched] = (-1, -1, Touched())
+        self._touches_lock = threading.Lock()
 
-    def current(self, subject_count: int) -> HeldBook | None:
-        """The book as the ledger stands, or None when it is not loaded (yet) or too large to
-        hold. `subject_count` customers and companies are to be scored."""
+    @property
+    def version(self) -> int | None:
+        """The ledger's version when the book held was read; None when none is held."""
+        snapshot = self._snapshot
+        return None if snapshot is None or snapshot.book is None else snapshot.version
+
+    def current(self, customer_ids: Sequence[str], sirens: Sequence[str]) -> HeldBook | None:
+        """The book, if it gives these customers and companies what the ledger holds now;
+        None when it is not loaded (yet), too large to hold, or some write since it was read
+        touched one of them (the database serves them until the book is read again)."""
         if self.max_rows <= 0:
             return None
         version = self.store.version()
         snapshot = self._snapshot
         if snapshot is not None and snapshot.version == version:
             return snapshot.book
-        if subject_count <= _CHUNK or subject_count < _WHOLE_SHARE * self.store.count("customer"):
+        if self._serves(snapshot, version, customer_ids, sirens):
+            self.load_in_background()  # for the subjects touched meanwhile
+            return snapshot.book if snapshot is not None else None
+        count = len({*customer_ids, *sirens})
+        if count <= _CHUNK or count < _WHOLE_SHARE * self.store.count("customer"):
             self.load_in_background()
             return None
-        return self._load(version)
+        book = self._load(version)
+        return book if self._serves(self._snapshot, version, customer_ids, sirens) else None
+
+    def _serves(
+        self,
+        snapshot: LedgerSnapshot | None,
+        version: int,
+        customer_ids: Sequence[str],
+        sirens: Sequence[str],
+    ) -> bool:
+        """Whether no write after the snapshot's version, up to `version`, touched these
+        customers (or their companies) and companies (or their first accounts), as the book
+        resolves them."""
+        if snapshot is None or snapshot.book is None:
+            return False
+        if snapshot.version == version:
+            return True
+        touched = self._touched_since(snapshot.version, version)
+        if touched.everything:
+            return False
+        directory = snapshot.book.directory
+        for customer_id in customer_ids:
+            if customer_id in touched.customers:
+                return False
+            own = directory.customers.get(customer_id)
+            if own is not None and own[0] in touched.sirens:
+                return False
+        for siren in sirens:
+            if siren in touched.sirens or directory.account_of.get(siren) in touched.customers:
+                return False
+        return True
+
+    def _touched_since(self, since: int, version: int) -> Touched:
+        """What the writes after version `since` touched, up to `version` at least: read from
+        the store once per new version, and added up."""
+        with self._touches_lock:
+            start, upto, touched = self._touches
+            if start != since:
+                start, upto, touched = since, since, Touched()
+            if upto < version:
+                touched = touched | self.store.touched(upto, version)
+                upto = version
+            self._touches = (start, upto, touched)
+            return touched
 
     def load_in_background(self, once: Callable[[], bool] | None = None) -> None:
         """Start reading the book in a thread of its own, unless one already is; `once`
@@ -297,9 +363,8 @@ class WholeLedger:
                 snapshot = self._read(version)
                 ended = time.monotonic()
                 self.read_seconds = ended - started
-                self._next_read_at = ended + _READ_SPACING * self.read_seconds
-                if snapshot.version == version:
-                    self._snapshot = snapshot
+                self._next_read_at = ended + self.read_spacing * self.read_seconds
+                self._snapshot = snapshot
         return snapshot.book
 
     def _read(self, version: int) -> LedgerSnapshot:
@@ -319,8 +384,9 @@ class WholeLedger:
         # What a worker holds from now on is long-lived: keep it out of the collector's full
         # passes, which otherwise pause every request every few thousand.
         gc.freeze()
-        if self.store.version() != version:  # a write landed meanwhile: keep nothing
-            return LedgerSnapshot(-1, book)
+        # Writes that landed during the read may show in some tables and not in others: the
+        # book keeps the version read before, so the subjects they touched are not served
+        # from it (`_serves`), and every other subject's rows are whole.
         return LedgerSnapshot(version, book)
 
 

@@ -125,7 +125,7 @@ class Scorer:
         ids = [r.customer_id for r in requests if r.customer_id is not None]
         sirens = [s for r in requests if (s := _siren_of(r)) is not None]
         inline = any(r.company is not None for r in requests)
-        held = None if inline else self.whole_ledger.current(len({*ids, *sirens}))
+        held = None if inline else self.whole_ledger.current(ids, sirens)
         if held is not None:
             prepared, directory = held.prepared, held.directory
             subjects = [_subject(r, p, directory) for r, p in zip(requests, prefixes, strict=True)]

@@ -10,7 +10,7 @@ import pytest
 
 from features.errors import ConflictingRecord, ImportRejected
 from features.importers.canonical import import_canonical
-from features.ledger import LedgerStore
+from features.ledger import LedgerStore, Touched
 from tests.features.ledger_samples import INVOICES_CSV, write_canonical
 
 
@@ -257,3 +257,49 @@ def test_stored_rows_and_references_are_found_either_way(
     assert [(p.field, p.value) for p in error.problems] == [("customer_id", "C404")]
     for name, frame in store.snapshot().items():
         pd.testing.assert_frame_equal(stored[name], frame)
+
+
+def test_each_write_keeps_the_subjects_it_touched(
+    store: LedgerStore, tmp_path: Path, today: date, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A book held in memory keeps serving the customers and companies no later write
+    touched: each write lists them under the version it raised (payments by their invoices'
+    customers, a customer by its SIREN before and after), or touches everything when it names
+    too many."""
+    import features.ledger
+
+    def touched_by(folder: Path) -> Touched:
+        before = store.version()
+        import_canonical(store, [folder], today=today)
+        return store.touched(before, store.version())
+
+    start = store.version()
+    assert touched_by(write_canonical(tmp_path / "first")) == Touched(
+        frozenset({"C1", "C2"}), frozenset({"552032534", "732829320"})
+    )
+    payments = "payment_id,invoice_id,paid_date,amount\n"
+    paid = write_canonical(tmp_path / "paid", customers="", invoices="",
+                           payments=payments + "P4,F3,2025-05-10,100\n")  # fmt: skip
+    assert touched_by(paid) == Touched(frozenset({"C2"}))
+    moved = write_canonical(tmp_path / "moved", invoices="", payments="", customers=(
+        "customer_id,siren,name\nC2,552100554,Martin Transports\n"))  # fmt: skip
+    assert touched_by(moved) == Touched(frozenset({"C2"}), frozenset({"732829320", "552100554"}))
+    (tmp_path / "accounts").mkdir()
+    (tmp_path / "accounts" / "financial_statements.csv").write_text(
+        "siren,fiscal_year_end,publication_date,revenue\n552032534,2024-12-31,2025-07-15,1000000\n"
+    )
+    assert touched_by(tmp_path / "accounts") == Touched(sirens=frozenset({"552032534"}))
+    together = write_canonical(tmp_path / "together", customers="",
+        invoices="invoice_id,customer_id,issue_date,due_date,amount\nF4,C1,2025-06-01,2025-07-01,50\n",
+        payments=payments + "P5,F4,2025-06-20,50\n")  # fmt: skip
+    assert touched_by(together) == Touched(frozenset({"C1"}))  # F4 paid as it lands
+    assert store.touched(start, store.version()).customers == {"C1", "C2"}
+
+    monkeypatch.setattr(features.ledger, "TOUCH_LIMIT", 1)
+    assert touched_by(write_canonical(tmp_path / "again")).everything
+    assert store.touched(start, store.version()).everything
+    written = store.version()
+    rejected(store, [write_canonical(tmp_path / "bad", invoices=INVOICES_CSV + "F9,C1,x\n")],
+             today)  # fmt: skip
+    assert store.version() == written
+    assert store.touched(written, written + 1) == Touched()
