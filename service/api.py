@@ -116,6 +116,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 v1 = APIRouter(prefix="/v1", responses=_ERRORS)
+# Items of a batch scored, then logged by another thread while the next ones are scored.
+_LOGGED_SLICE = 2_000
 # A batch of this many items leaves megabytes of freed memory behind (its answer and decision
 # log as JSON), which the allocators would otherwise keep.
 _LARGE_BATCH = 1_000
@@ -163,16 +165,26 @@ def score_batch(
     limit = state.settings.max_batch
     if len(body.items) > limit:
         raise BatchTooLarge(len(body.items), limit)
-    results = scorer.score(
-        body.items, explain=body.explain, fields=_item_fields(body.items), terms=body.terms
-    )
-    sent = answers_json(results)
-    _log_decisions(state, caller, "batch", body.items, results, sent)
-    state.metrics.scored(r.grade for r in results)
-    version = results[0].model_version if results else state.host.model.version
-    del results  # what stays is the JSON
+    slices = scorer.score_in_slices(
+        body.items, _LOGGED_SLICE, explain=body.explain, fields=_item_fields(body.items),
+        terms=body.terms,
+    )  # fmt: skip
+    sent: list[bytes] = []
+    version: str | None = None  # the model's, as the answers give it
+    with state.audit.recording(
+        caller=caller.name, key_id=caller.key_id, channel="batch",
+        policy_version=state.policy_version,
+    ) as record:  # fmt: skip
+        start = 0
+        for results in slices:  # each slice logged while the next is scored
+            answers = answers_json(results)
+            record(body.items[start : start + len(results)], results, answers)
+            state.metrics.scored(r.grade for r in results)
+            version = results[0].model_version
+            sent.extend(answers)  # what stays of the answers is their JSON
+            start += len(results)
     answer = b'{"model_version":%b,"count":%d,"results":[%b]}' % (
-        json.dumps(version).encode(),
+        json.dumps(version or state.host.model.version).encode(),
         len(sent),
         b",".join(sent),
     )

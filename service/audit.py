@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import functools
 import json
+import queue
+import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
@@ -99,10 +102,59 @@ class AuditLog:
                 _insert(connection, decision, _ROW_COLUMNS,
                         [_row(request, response, context, answer)])  # fmt: skip
                 return
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                chunks, values = _chunked(rows[start : start + _ROWS_PER_INSERT], context)
-                _insert(connection, decision_chunk, _CHUNK_COLUMNS, chunks)
-                _insert(connection, decision, _ROW_COLUMNS, values)
+            _insert_batch(connection, rows, context)
+
+    @contextmanager
+    def recording(
+        self, *, caller: str, key_id: str | None, channel: str, policy_version: str | None
+    ) -> Iterator[
+        Callable[[Sequence[ScoreSubject], Sequence[ScoreResponse], Sequence[bytes]], None]
+    ]:
+        """`record` for a batch answered a slice at a time: each slice given to the function
+        this yields is written by a thread of its own while the caller scores the next one
+        (SQLite and zlib leave Python's lock while they work). All slices commit together when
+        the block ends, and none does if it raises; a failed write raises there too."""
+        slices: queue.Queue[object] = queue.Queue(maxsize=2)  # bounds what waits in memory
+        failures: list[BaseException] = []
+        now = self._clock()
+
+        def write() -> None:
+            try:
+                with self.engine.begin() as connection:
+                    context = _Context(_bound_time(connection, now), caller, key_id, channel,
+                                       policy_version)  # fmt: skip
+                    while (given := slices.get()) is not _END:
+                        if given is _ABANDON:
+                            raise _Abandoned
+                        _insert_batch(connection, cast(_Items, given), context)
+            except _Abandoned:
+                return
+            except BaseException as error:  # the caller raises it; take what it still sends
+                failures.append(error)
+                while slices.get() not in (_END, _ABANDON):
+                    pass
+
+        def add(
+            requests: Sequence[ScoreSubject],
+            responses: Sequence[ScoreResponse],
+            sent: Sequence[bytes],
+        ) -> None:
+            if failures:
+                raise failures[0]
+            slices.put(list(zip(requests, responses, sent, strict=True)))
+
+        writer = threading.Thread(target=write, name="decision-log", daemon=True)
+        writer.start()
+        try:
+            yield add
+        except BaseException:
+            slices.put(_ABANDON)
+            writer.join()
+            raise
+        slices.put(_END)
+        writer.join()
+        if failures:
+            raise failures[0]
 
     def get(self, decision_id: str) -> DecisionOut | None:
         with self.engine.connect() as connection:
@@ -185,6 +237,22 @@ def _chunked(
             for item, (request, response, _) in enumerate(part)
         )
     return chunks, values
+
+
+_Items = list[tuple[ScoreSubject, ScoreResponse, bytes]]
+_END, _ABANDON = object(), object()  # what ends a recording's slices
+
+
+class _Abandoned(Exception):
+    """The caller of a recording failed: its decisions are not written."""
+
+
+def _insert_batch(connection: sa.Connection, rows: _Items, context: _Context) -> None:
+    """Insert the chunks and rows of several decisions, a slice of rows at a time."""
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunks, values = _chunked(rows[start : start + _ROWS_PER_INSERT], context)
+        _insert(connection, decision_chunk, _CHUNK_COLUMNS, chunks)
+        _insert(connection, decision, _ROW_COLUMNS, values)
 
 
 def _bound_time(connection: sa.Connection, moment: datetime) -> Any:

@@ -8,7 +8,7 @@ mixes two models in one answer.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -92,12 +92,51 @@ class Scorer:
         """One response per request, in order, with the policy's terms unless `terms` is false.
         `fields` prefix the field names of errors, one per request (e.g. "items[3]." in a
         batch)."""
+        size = max(len(requests), 1)
+        parts = self.score_in_slices(requests, size, explain=explain, fields=fields, terms=terms)
+        return [response for part in parts for response in part]
+
+    def score_in_slices(
+        self,
+        requests: Sequence[ScoreSubject],
+        size: int,
+        *,
+        explain: bool,
+        fields: Sequence[str] | None = None,
+        terms: bool = True,
+    ) -> Iterator[list[ScoreResponse]]:
+        """`score`'s responses, `size` requests at a time, so that a caller may log a slice
+        while the next one is scored. Every request is checked and resolved before the first
+        slice comes (a bad one fails them all), and every slice uses the same model."""
         model = self.host.model  # one read: see the module docstring
         prefixes = list(fields) if fields is not None else [""] * len(requests)
         if len(prefixes) != len(requests):
             raise ValueError("give one field prefix per request")
         as_of = [self._decision_day(r, p) for r, p in zip(requests, prefixes, strict=True)]
         subjects, features, directory = self._features(requests, prefixes, as_of)
+
+        def answered(start: int) -> list[ScoreResponse]:
+            end = start + size
+            return self._answers(
+                model, requests[start:end], subjects[start:end], as_of[start:end],
+                features[start:end], directory, explain=explain, terms=terms,
+            )  # fmt: skip
+
+        return (answered(start) for start in range(0, len(requests), size))
+
+    def _answers(
+        self,
+        model: ScoringModel,
+        requests: Sequence[ScoreSubject],
+        subjects: Sequence[_Subject],
+        as_of: Sequence[date],
+        features: np.ndarray,
+        directory: Directory,
+        *,
+        explain: bool,
+        terms: bool,
+    ) -> list[ScoreResponse]:
+        """The responses to resolved requests whose feature rows are `features`."""
         scores = model.scores_of(features, _FEATURE_NAMES)
         explained: Sequence[list[Reason] | None] = (
             _reasons(model, features) if explain else [None] * len(requests)

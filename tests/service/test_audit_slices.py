@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from features.ledger import LedgerStore
-from service.audit import AuditLog, DecisionFilter
+from service.audit import AuditLog, DecisionFilter, answers_json
 from service.records import migrate_service_tables
 from service.schemas import ScoreRequest, ScoreResponse
 
@@ -46,4 +46,50 @@ def test_a_batch_failing_in_its_last_slice_logs_nothing(store: LedgerStore) -> N
     responses[-1] = _response(0)  # a decision id already in the first slice
     with pytest.raises(sa.exc.IntegrityError):
         _record(log, responses)
+    assert log.find(DecisionFilter()) == []
+
+
+def _recorded(log: AuditLog, slices: list[list[ScoreResponse]], fail: bool = False) -> None:
+    """Record slices as a batch's handler does, one after the other; `fail` raises once
+    they are all given, as a handler whose later work fails."""
+    with log.recording(caller="t", key_id=None, channel="batch", policy_version="p1") as record:
+        for responses in slices:
+            record([ScoreRequest(customer_id=r.subject.customer_id) for r in responses],
+                   responses, answers_json(responses))  # fmt: skip
+        if fail:
+            raise RuntimeError("the handler failed after scoring")
+
+
+def _sliced(responses: list[ScoreResponse], size: int) -> list[list[ScoreResponse]]:
+    return [responses[start : start + size] for start in range(0, len(responses), size)]
+
+
+def test_a_batch_recorded_slice_by_slice_is_logged_whole_and_in_order(store: LedgerStore) -> None:
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    responses = [_response(i) for i in range(BATCH)]
+    _recorded(log, _sliced(responses, 1_500))
+    logged = log.find(DecisionFilter(limit=BATCH + 1))
+    assert [d.decision_id for d in reversed(logged)] == [str(r.decision_id) for r in responses]
+    assert [d.response for d in logged[:3]] == [
+        r.model_dump(mode="json") for r in responses[-3:][::-1]
+    ]
+
+
+def test_a_recording_whose_write_fails_logs_nothing_and_says_why(store: LedgerStore) -> None:
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    responses = [_response(i) for i in range(BATCH)]
+    responses[-1] = _response(0)  # a decision id already in the first slice
+    with pytest.raises(sa.exc.IntegrityError):
+        _recorded(log, _sliced(responses, 1_500))
+    assert log.find(DecisionFilter()) == []
+
+
+def test_a_recording_its_caller_abandons_logs_nothing(store: LedgerStore) -> None:
+    """Slices already written are rolled back with the rest: no answer was sent."""
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    with pytest.raises(RuntimeError, match="after scoring"):
+        _recorded(log, _sliced([_response(i) for i in range(BATCH)], 1_500), fail=True)
     assert log.find(DecisionFilter()) == []

@@ -55,7 +55,13 @@ def test_a_score_is_logged_as_answered(own: TestClient) -> None:
     assert record["as_of"] == TODAY.isoformat()
 
 
-def test_a_batch_logs_one_decision_per_item(own: TestClient) -> None:
+@pytest.mark.parametrize("slice_items", [2_000, 2], ids=["one-slice", "slices-of-2"])
+def test_a_batch_logs_one_decision_per_item(
+    own: TestClient, slice_items: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is scored and logged a slice at a time (another thread writes one while the
+    next is scored): its decisions are logged all the same, in order."""
+    monkeypatch.setattr("service.api._LOGGED_SLICE", slice_items)
     items = [{"customer_id": f"C0000{i}"} for i in range(1, 6)]
     results = own.post("/v1/score/batch", json={"items": items}).json()["results"]
     listed = own.get("/v1/decisions", params={"channel": "batch", "caller": ME}).json()
