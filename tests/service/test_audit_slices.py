@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -28,27 +29,6 @@ def _record(log: AuditLog, responses: list[ScoreResponse]) -> None:
                policy_version="p1")  # fmt: skip
 
 
-def test_a_large_batch_is_logged_whole_and_in_order(store: LedgerStore) -> None:
-    migrate_service_tables(store.engine)
-    log = AuditLog(store.engine)
-    responses = [_response(i) for i in range(BATCH)]
-    _record(log, responses)
-    logged = log.find(DecisionFilter(limit=BATCH + 1))
-    assert [d.decision_id for d in reversed(logged)] == [str(r.decision_id) for r in responses]
-    assert logged[0].request == {"customer_id": f"C{BATCH - 1:05d}"}
-    assert logged[0].response == responses[-1].model_dump(mode="json")
-
-
-def test_a_batch_failing_in_its_last_slice_logs_nothing(store: LedgerStore) -> None:
-    migrate_service_tables(store.engine)
-    log = AuditLog(store.engine)
-    responses = [_response(i) for i in range(BATCH)]
-    responses[-1] = _response(0)  # a decision id already in the first slice
-    with pytest.raises(sa.exc.IntegrityError):
-        _record(log, responses)
-    assert log.find(DecisionFilter()) == []
-
-
 def _recorded(log: AuditLog, slices: list[list[ScoreResponse]], fail: bool = False) -> None:
     """Record slices as a batch's handler does, one after the other; `fail` raises once
     they are all given, as a handler whose later work fails."""
@@ -64,25 +44,38 @@ def _sliced(responses: list[ScoreResponse], size: int) -> list[list[ScoreRespons
     return [responses[start : start + size] for start in range(0, len(responses), size)]
 
 
-def test_a_batch_recorded_slice_by_slice_is_logged_whole_and_in_order(store: LedgerStore) -> None:
+_WRITERS: dict[str, Callable[[AuditLog, list[ScoreResponse]], None]] = {
+    "whole": _record,  # one call, as a single score's handler logs
+    "slices": lambda log, responses: _recorded(log, _sliced(responses, 1_500)),
+}
+
+
+@pytest.mark.parametrize("write", _WRITERS.values(), ids=_WRITERS.keys())
+def test_a_large_batch_is_logged_whole_and_in_order(
+    store: LedgerStore, write: Callable[[AuditLog, list[ScoreResponse]], None]
+) -> None:
     migrate_service_tables(store.engine)
     log = AuditLog(store.engine)
     responses = [_response(i) for i in range(BATCH)]
-    _recorded(log, _sliced(responses, 1_500))
+    write(log, responses)
     logged = log.find(DecisionFilter(limit=BATCH + 1))
     assert [d.decision_id for d in reversed(logged)] == [str(r.decision_id) for r in responses]
+    assert logged[0].request == {"customer_id": f"C{BATCH - 1:05d}"}
     assert [d.response for d in logged[:3]] == [
         r.model_dump(mode="json") for r in responses[-3:][::-1]
     ]
 
 
-def test_a_recording_whose_write_fails_logs_nothing_and_says_why(store: LedgerStore) -> None:
+@pytest.mark.parametrize("write", _WRITERS.values(), ids=_WRITERS.keys())
+def test_a_batch_failing_in_its_last_slice_logs_nothing(
+    store: LedgerStore, write: Callable[[AuditLog, list[ScoreResponse]], None]
+) -> None:
     migrate_service_tables(store.engine)
     log = AuditLog(store.engine)
     responses = [_response(i) for i in range(BATCH)]
     responses[-1] = _response(0)  # a decision id already in the first slice
     with pytest.raises(sa.exc.IntegrityError):
-        _recorded(log, _sliced(responses, 1_500))
+        write(log, responses)
     assert log.find(DecisionFilter()) == []
 
 
