@@ -171,10 +171,7 @@ def score_batch(
     )  # fmt: skip
     sent: list[bytes] = []
     version: str | None = None  # the model's, as the answers give it
-    with state.audit.recording(
-        caller=caller.name, key_id=caller.key_id, channel="batch",
-        policy_version=state.policy_version,
-    ) as record:  # fmt: skip
+    with state.audit.recording(**_decided_by(state, caller, "batch")) as record:
         start = 0
         for results in slices:  # each slice logged while the next is scored
             answers = answers_json(results)
@@ -505,15 +502,17 @@ def _log_decisions(
     sent: Sequence[bytes] | None = None,
 ) -> None:
     """Every answer is logged before it is sent: no decision without its audit record."""
-    state.audit.record(
-        requests,
-        responses,
-        caller=caller.name,
-        key_id=caller.key_id,
-        channel=channel,
-        policy_version=state.policy_version,
-        sent=sent,
-    )
+    state.audit.record(requests, responses, **_decided_by(state, caller, channel), sent=sent)
+
+
+def _decided_by(state: ServiceState, caller: ApiKey, channel: str) -> dict[str, Any]:
+    """Who and what a logged decision names besides its inputs and answer."""
+    return {
+        "caller": caller.name,
+        "key_id": caller.key_id,
+        "channel": channel,
+        "policy_version": state.policy_version,
+    }
 
 
 def _current_grade(
