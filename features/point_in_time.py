@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from itertools import pairwise
 
 import numpy as np
@@ -159,6 +160,11 @@ def day_numbers(dates: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     days = (values - _EPOCH).astype("timedelta64[D]").astype(np.int64)
     days[np.isnat(values)] = NEVER
     return days
+
+
+def day_number(day: date) -> int:
+    """A date as whole days since 1970, as `day_numbers` counts them."""
+    return (day - date(1970, 1, 1)).days
 
 
 def settlement_days(invoices: pd.DataFrame, payments: pd.DataFrame) -> np.ndarray:
@@ -334,6 +340,12 @@ def _lookup(codes: np.ndarray, size: int) -> np.ndarray:
     return where
 
 
+# Queries of at most this many rows look their subjects up in the remembered ones; larger ones
+# (batches, training) compute them all at once, which is faster than looking up row by row.
+_REMEMBERED_QUERY_ROWS = 16
+_REMEMBERED_SUBJECTS = 20_000  # about 8 MB
+
+
 class PreparedLedger:
     """A ledger turned once into the sorted arrays and running sums that queries search.
 
@@ -411,22 +423,10 @@ class PreparedLedger:
         """
         # Binary searches run much faster over sorted needles: work in (customer, day) order.
         order = np.lexsort((as_of, customer))
-        account = self._account_of[customer[order]]
-        from_account = np.where(
-            account >= 0,
-            self._account_siren[np.maximum(account, 0)] if len(self._account_siren) else -1,
-            -1,
-        )
-        given = siren[order]
-        sorted_queries = _Queries(
-            customer=customer[order],
-            company=np.where(given >= 0, given, from_account),
-            as_of=as_of[order],
-            amount=amount[order],
-            terms=terms[order],
-            po_required=_take(self._po_required, account),
-            po_given=po_given[order],
-        )
+        sorted_queries = self._queries(
+            customer[order], siren[order], as_of[order], amount[order], terms[order],
+            po_given[order],
+        )  # fmt: skip
         subject = (
             self._remembered_subjects(sorted_queries)
             if len(order) <= _REMEMBERED_QUERY_ROWS
@@ -440,6 +440,49 @@ class PreparedLedger:
         restore = np.empty_like(order)
         restore[order] = np.arange(len(order))
         return _restored(columns, restore)
+
+    def _queries(
+        self,
+        customer: np.ndarray,
+        siren: np.ndarray,
+        as_of: np.ndarray,
+        amount: np.ndarray,
+        terms: np.ndarray,
+        po_given: np.ndarray,
+    ) -> _Queries:
+        """The queries with their companies: the SIREN given, else the account's."""
+        account = self._account_of[customer]
+        from_account = np.where(
+            account >= 0,
+            self._account_siren[np.maximum(account, 0)] if len(self._account_siren) else -1,
+            -1,
+        )
+        return _Queries(
+            customer=customer,
+            company=np.where(siren >= 0, siren, from_account),
+            as_of=as_of,
+            amount=amount,
+            terms=terms,
+            po_required=_take(self._po_required, account),
+            po_given=po_given,
+        )
+
+    def remember_subjects(self, as_of: int, limit: int = _REMEMBERED_SUBJECTS // 2) -> int:
+        """Look up, in one pass, what is known on day `as_of` (a day number) of the first
+        `limit` customers and their companies, and remember it as `_remembered_subjects`
+        would: a service does this for today when it loads the book, so that a score of any
+        of its accounts finds its subject ready. Returns how many were remembered."""
+        count = min(self.customer_codes.unknown, limit)
+        if count <= 0:
+            return 0
+        customer = np.arange(count, dtype=np.int64)
+        nothing = np.full(count, np.nan)
+        queries = self._queries(
+            customer, np.full(count, -1, dtype=np.int64), np.full(count, as_of, dtype=np.int64),
+            nothing, nothing, nothing,
+        )  # fmt: skip
+        self._remember(queries, range(count), self._keys(queries))
+        return count
 
     def _subject_features(self, queries: _Queries) -> dict[str, np.ndarray]:
         """What is known of each query's customer and company on its day: every feature but
@@ -456,25 +499,34 @@ class PreparedLedger:
         service scores the same customers again and again on one day, and each fresh look-up
         costs a few hundred small array operations. The values are those of a fresh look-up
         to the last bit (each row's depend on its own key only)."""
-        keys = list(zip(queries.customer.tolist(), queries.company.tolist(),
-                        queries.as_of.tolist(), strict=True))  # fmt: skip
+        keys = self._keys(queries)
         rows = [self._subjects.get(key) for key in keys]
         missing = [i for i, row in enumerate(rows) if row is None]
         if missing:
-            fresh = self._subject_features(queries.take(np.array(missing)))
-            block = np.array([np.asarray(fresh[name], dtype=float) for name in _SUBJECT_COLUMNS])
-            if len(self._subjects) + len(missing) > _REMEMBERED_SUBJECTS:
-                self._subjects.clear()  # a new day's subjects, mostly: start again
-            for j, i in enumerate(missing):
-                rows[i] = self._subjects[keys[i]] = block[:, j].copy()
+            fresh = self._remember(queries.take(np.array(missing)), missing, keys)
+            for i in missing:
+                rows[i] = fresh[keys[i]]
         stacked = np.array(rows).T
         return {name: stacked[k] for k, name in enumerate(_SUBJECT_COLUMNS)}
 
+    @staticmethod
+    def _keys(queries: _Queries) -> list[tuple[int, int, int]]:
+        return list(zip(queries.customer.tolist(), queries.company.tolist(),
+                        queries.as_of.tolist(), strict=True))  # fmt: skip
 
-# Queries of at most this many rows look their subjects up in the remembered ones; larger ones
-# (batches, training) compute them all at once, which is faster than looking up row by row.
-_REMEMBERED_QUERY_ROWS = 16
-_REMEMBERED_SUBJECTS = 20_000  # about 8 MB
+    def _remember(
+        self, queries: _Queries, rows: Sequence[int], keys: Sequence[tuple[int, int, int]]
+    ) -> dict[tuple[int, int, int], np.ndarray]:
+        """Compute the subjects of `queries`, which are the rows `rows` of those `keys` name,
+        and remember them; returns the subject of each of their keys."""
+        fresh = self._subject_features(queries)
+        block = np.array([np.asarray(fresh[name], dtype=float) for name in _SUBJECT_COLUMNS])
+        if len(self._subjects) + len(rows) > _REMEMBERED_SUBJECTS:
+            self._subjects.clear()  # a new day's subjects, mostly: start again
+        found: dict[tuple[int, int, int], np.ndarray] = {}
+        for j, i in enumerate(rows):
+            found[keys[i]] = self._subjects[keys[i]] = block[:, j].copy()
+        return found
 
 
 def _factorized(*columns: pd.Series) -> tuple[list[np.ndarray], pd.Index]:

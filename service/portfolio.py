@@ -32,6 +32,7 @@ from features.point_in_time import (
     NEVER,
     Ledger,
     PreparedLedger,
+    day_number,
     day_numbers,
     settlement_days,
 )
@@ -233,7 +234,9 @@ class WholeLedger:
     A batch naming a large part of the book reads it on the spot; other requests read from
     the database until a background read has loaded it (`load_in_background`, started once the
     worker is ready and by the first request after a write that touched its subjects), no
-    sooner than `read_spacing` times the last read's duration after that read.
+    sooner than `read_spacing` times the last read's duration after that read. With `today`
+    given, each read also looks up what is known that day of every account (its subject
+    features), so that a day's scores of known customers find them ready.
     """
 
     def __init__(
@@ -241,8 +244,10 @@ class WholeLedger:
         store: LedgerStore,
         max_rows: int = WHOLE_MAX_ROWS,
         read_spacing: float = _READ_SPACING,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.store = store
+        self.today = today
         self.max_rows = max_rows
         self.read_spacing = read_spacing
         self._snapshot: LedgerSnapshot | None = None
@@ -379,6 +384,8 @@ class WholeLedger:
             PreparedLedger(Ledger.from_tables(tables)), Directory.of(customers, tables["company"])
         )
         del tables, customers  # only the prepared arrays stay
+        if self.today is not None:  # the day's scores of accounts then skip their look-ups
+            book.prepared.remember_subjects(day_number(self.today()))
         gc.collect()
         give_back_freed_memory()
         # What a worker holds from now on is long-lived: keep it out of the collector's full
@@ -409,7 +416,7 @@ class HistorySummary:
 
 def history_summary(invoices: pd.DataFrame, payments: pd.DataFrame, as_of: date) -> HistorySummary:
     """Counts and amounts of invoices issued before `as_of`, with what was paid by then."""
-    day = int(day_numbers(pd.Series([pd.Timestamp(as_of)]))[0])
+    day = day_number(as_of)
     issued = invoices[day_numbers(invoices["issue_date"]) <= day].reset_index(drop=True)
     known = payments[day_numbers(payments["paid_date"]) <= day]
     settled_day = settlement_days(issued, known)

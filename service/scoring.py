@@ -75,7 +75,7 @@ class Scorer:
         self.store = store
         # The book in memory when it fits, loaded in the background once a model serves (not
         # before: the load would compete with the worker's start-up for the CPU).
-        self.whole_ledger = WholeLedger(store, memory_ledger_max_rows)
+        self.whole_ledger = WholeLedger(store, memory_ledger_max_rows, today=today)
         self.whole_ledger.load_in_background(once=lambda: host.ready)
         self.host = host
         self.today = today

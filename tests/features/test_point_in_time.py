@@ -18,6 +18,7 @@ from features.point_in_time import (
     Ledger,
     PreparedLedger,
     build_features,
+    day_number,
     day_numbers,
     invoice_queries,
 )
@@ -428,3 +429,35 @@ def test_remembered_subjects_give_the_values_of_a_fresh_look_up(ledger: Ledger) 
             found.append(prepared.features(frame.iloc[start : start + 7]))
     pd.testing.assert_frame_equal(pd.concat(found, ignore_index=True), expected, check_exact=True)
     assert prepared._subjects  # the small queries did remember
+
+
+def test_subjects_remembered_ahead_are_those_a_query_finds(ledger: Ledger) -> None:
+    """A service remembers every account's subject as of today when it loads the book; a
+    score of any account that day (its SIREN given or not) then finds its subject ready,
+    with exactly a fresh look-up's values."""
+    today = date(2025, 11, 14)
+    customers = ledger.customers.reset_index(drop=True)
+    queries = pd.DataFrame(
+        {
+            "as_of": pd.Timestamp(today),
+            "customer_id": customers["customer_id"],
+            "siren": customers["siren"].where(customers.index % 2 == 0, None),
+            "amount": 1000.0 + customers.index * 37.0,
+            "terms_days": 30.0 + customers.index % 4 * 15,
+        }
+    )
+    prepared = PreparedLedger(ledger)
+    remembered = prepared.remember_subjects(day_number(today))
+    assert remembered == len(customers)
+    assert len(prepared._subjects) == remembered
+    found = [
+        prepared.features(queries.iloc[start : start + 3]) for start in range(0, len(queries), 3)
+    ]
+    pd.testing.assert_frame_equal(
+        pd.concat(found), build_features(ledger, queries), check_exact=True
+    )
+    assert len(prepared._subjects) == remembered  # every query found its subject remembered
+    # Another day is looked up afresh, and the limit bounds what is remembered ahead.
+    prepared.features(queries.iloc[:1].assign(as_of=pd.Timestamp(today) - pd.Timedelta(days=1)))
+    assert len(prepared._subjects) == remembered + 1
+    assert PreparedLedger(ledger).remember_subjects(day_number(today), limit=5) == 5

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from features.importers.landing import land
 from features.ledger import LedgerStore
+from features.point_in_time import day_number
 from service.errors import UnknownCustomer
 from service.model_host import BundleDirectory, ModelHost
 from service.portfolio import WholeLedger
@@ -127,6 +128,17 @@ def test_inline_company_data_is_read_from_the_database(store: LedgerStore, held:
     [scored] = held.score([ScoreRequest(company=inline, amount=1_000)], explain=False)
     assert scored.subject.name == "As the caller knows it"
     assert scored.subject.prospect
+
+
+def test_the_held_book_remembers_every_account_as_of_today(held: Scorer) -> None:
+    """Reading the book looks up every account's subject as of today, so that a day's scores
+    of known customers skip the look-up (the tests above compare their values)."""
+    book = held.whole_ledger.current([], [])
+    assert book is not None
+    prepared = book.prepared
+    today = day_number(TODAY)
+    ready = {customer for customer, _, day in prepared._subjects if day == today}
+    assert ready >= set(range(prepared.customer_codes.unknown))  # prospects' (-1) may be there too
 
 
 def test_an_unknown_customer_is_named_on_either_path(held: Scorer, read: Scorer) -> None:
