@@ -553,6 +553,8 @@ def build_features(ledger: Ledger, queries: pd.DataFrame) -> pd.DataFrame:
 def _restored(columns: Mapping[str, np.ndarray], restore: np.ndarray) -> np.ndarray:
     """The features back in query order, as one feature-major block that pandas keeps as its
     float block without copying (stacking fifty columns afterwards would copy them all)."""
+    if len(restore) <= _REMEMBERED_QUERY_ROWS:  # a few rows: one stack, one gather
+        return np.array([np.asarray(columns[name], dtype=float) for name in FEATURES])[:, restore]
     matrix = np.empty((len(FEATURES), len(restore)))
 
     def gather(row: int) -> None:

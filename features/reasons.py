@@ -4,7 +4,7 @@
 log-odds of late payment (`ScoringModel.contributions`) and returns at most four reasons, the
 largest contributions first, each a sentence built from the feature's value ("3 des 5 dernières
 factures payées avec plus de 30 jours de retard") and the direction it pushes the risk.
-`explain_frame` does the same for a whole frame, row by row.
+`explain_frame` does the same for a whole frame, row by row, and `explain_rows` for arrays.
 
 Every feature has a sentence in `SENTENCES`. A sentence may decline (return None) when the
 value says nothing readable, e.g. a missing average delay of a known customer; the next
@@ -38,7 +38,16 @@ from features.point_in_time import (
     SEVERE_DAYS,
 )
 
-__all__ = ["SENTENCES", "Reason", "Sentence", "Texts", "describe", "explain", "explain_frame"]
+__all__ = [
+    "SENTENCES",
+    "Reason",
+    "Sentence",
+    "Texts",
+    "describe",
+    "explain",
+    "explain_frame",
+    "explain_rows",
+]
 
 NBSP = "\u00a0"
 Texts = tuple[str, str]  # (French, English)
@@ -1094,13 +1103,31 @@ def explain_frame(
     min_contribution: float = 0.02,
 ) -> list[list[Reason]]:
     """`explain` for each row of two frames with the same index, ranked in one vectorised pass."""
-    _check(count, min_contribution)
     if not features.index.equals(contributions.index):
         raise ValueError("features and contributions must have the same index, row for row")
-    # Columns by position: selecting them by name builds an index, which costs more than the
-    # ranking of a few rows.
-    names, picked = _with_sentences(contributions.columns)
-    values = contributions.to_numpy(dtype=float)[:, picked]
+    return explain_rows(
+        features.to_numpy(dtype=float), tuple(features.columns),
+        contributions.to_numpy(dtype=float), tuple(contributions.columns),
+        count=count, min_contribution=min_contribution,
+    )  # fmt: skip
+
+
+def explain_rows(
+    features: np.ndarray,
+    feature_names: tuple[str, ...],
+    contributions: np.ndarray,
+    contribution_names: tuple[str, ...],
+    *,
+    count: int = 4,
+    min_contribution: float = 0.02,
+) -> list[list[Reason]]:
+    """`explain_frame` of rows held as arrays whose columns are the names given (a service
+    scoring a few rows skips the frames, which cost more than the ranking)."""
+    _check(count, min_contribution)
+    if len(features) != len(contributions):
+        raise ValueError("give as many rows of contributions as of features")
+    names, picked = _sentence_columns(contribution_names)
+    values = contributions[:, picked]
     magnitude = np.abs(values)
     eligible = (magnitude >= min_contribution) & (magnitude > 0)
     order = np.argsort(-np.where(eligible, magnitude, -1.0), axis=1, kind="stable")
@@ -1109,9 +1136,9 @@ def explain_frame(
     width = min(len(names), count + 4)
     head = order[:, :width]
     head_index, head_values = head.tolist(), np.take_along_axis(values, head, axis=1).tolist()
-    columns, kept = _with_sentences(features.columns)
+    columns, kept = _sentence_columns(feature_names)
     position = {name: i for i, name in enumerate(columns)}
-    rows = features.to_numpy(dtype=float)[:, kept]  # a copy: fancy indexing
+    rows = features[:, kept]  # a copy: fancy indexing
     rows[~np.isfinite(rows)] = np.nan
 
     def candidates(i: int) -> Iterator[tuple[str, float]]:
@@ -1129,11 +1156,6 @@ def explain_frame(
 
         reasons.append(_pick(candidates(i), get, count))
     return reasons
-
-
-def _with_sentences(columns: Iterable[object]) -> tuple[list[str], list[int]]:
-    """The names among `columns` that make a sentence, and their positions."""
-    return _sentence_columns(tuple(columns))
 
 
 @functools.lru_cache(maxsize=64)

@@ -126,15 +126,31 @@ class ScoringModel:
         """`scores` of feature rows held as an array whose columns are `columns`: a frame costs
         more than scoring a few rows."""
         columns = tuple(columns)
-        if columns == self.features:  # already in order: no columns to pick
-            x = np.ascontiguousarray(rows, dtype=float)
-        else:
-            x = rows[:, self._positions(columns, self.features)].astype(float, order="C")
         under = None
         if self.proceedings_floor:
             severity, since = self._positions(columns, _PROCEEDING_FEATURES)
             under = _under_proceedings(rows[:, severity], rows[:, since])
-        return self._scores(x, under)
+        return self._scores(self._model_rows(rows, columns), under)
+
+    def contributions_of(
+        self, rows: np.ndarray, columns: Sequence[str], target: str = "late"
+    ) -> np.ndarray:
+        """`contributions` of feature rows held as an array whose columns are `columns`; the
+        result's columns are `contribution_names`."""
+        x = self._model_rows(rows, tuple(columns))
+        raw = self.boosters[target].predict(x, pred_contrib=True, num_threads=_threads(x))
+        return np.asarray(raw, dtype=float)
+
+    @functools.cached_property
+    def contribution_names(self) -> tuple[str, ...]:
+        """The columns of `contributions_of`: the model's features, then `bias`."""
+        return (*self.features, "bias")
+
+    def _model_rows(self, rows: np.ndarray, columns: tuple[str, ...]) -> np.ndarray:
+        """The model's features of rows whose columns are `columns`, as C-ordered floats."""
+        if columns == self.features:  # already in order: no columns to pick
+            return np.ascontiguousarray(rows, dtype=float)
+        return rows[:, self._positions(columns, self.features)].astype(float, order="C")
 
     @staticmethod
     @functools.cache
@@ -168,7 +184,7 @@ class ScoringModel:
 
     @functools.cached_property
     def _contribution_columns(self) -> pd.Index:
-        return pd.Index([*self.features, "bias"])  # built once: an index costs more than a row
+        return pd.Index(self.contribution_names)  # built once: an index costs more than a row
 
     # ---- files ---------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from features.ledger import LedgerStore
 from features.ledger_tables import ledger_tables
 from features.point_in_time import FEATURE_COLUMNS, Ledger, PreparedLedger, build_features
-from features.reasons import Reason, explain_frame
+from features.reasons import Reason, explain_rows
 from features.schemas import TABLES
 from features.scoring_model import Scores, ScoringModel
 from service.decision_ids import new_decision_ids
@@ -349,8 +349,8 @@ def _matrix(
 
 
 def _reasons(model: ScoringModel, rows: np.ndarray) -> list[list[Reason]]:
-    features = pd.DataFrame(rows, columns=FEATURE_COLUMNS, copy=False)
-    return explain_frame(features, model.contributions(features), count=4)
+    contributions = model.contributions_of(rows, _FEATURE_NAMES)
+    return explain_rows(rows, _FEATURE_NAMES, contributions, model.contribution_names, count=4)
 
 
 @dataclass(frozen=True)

@@ -107,8 +107,9 @@ def test_insolvency_proceedings_make_a_company_riskier(
 def test_scores_of_an_array_are_those_of_the_frame(
     data: TrainingData, trained: TrainedModel
 ) -> None:
-    """Rows given as an array, in any column order, score exactly as the same frame does, the
-    proceedings floor included; a missing feature is named."""
+    """Rows given as an array, in any column order, score and explain exactly as the same
+    frame does, the proceedings floor included, whether given together or one at a time; a
+    missing feature is named."""
     model = trained.model
     rows = data.features.loc[data.rows("holdout"), list(model.features)].head(300).copy()
     rows.iloc[:40, rows.columns.get_loc("proceeding_severity")] = 3.0  # under the floor
@@ -121,6 +122,16 @@ def test_scores_of_an_array_are_those_of_the_frame(
         got = model.scores_of(rows[columns].to_numpy(dtype=float), columns)
         for name in ("p_late", "p_severe", "expected_days_late", "grade"):
             np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+        array = rows[columns].to_numpy(dtype=float)
+        one_by_one = [model.scores_of(array[i : i + 1], columns) for i in range(40)]
+        for name in ("p_late", "p_severe", "expected_days_late", "grade"):
+            alone = np.concatenate([getattr(scored, name) for scored in one_by_one])
+            np.testing.assert_array_equal(alone, getattr(expected, name)[:40])
+        contributions = model.contributions(rows)
+        assert model.contribution_names == tuple(contributions.columns)
+        np.testing.assert_array_equal(model.contributions_of(array, columns), contributions)
+        alone = np.vstack([model.contributions_of(array[i : i + 1], columns) for i in range(40)])
+        np.testing.assert_array_equal(alone, contributions.to_numpy()[:40])
     kept = [name for name in shuffled if name != "sole_trader"]
     with pytest.raises(ValueError, match="features missing for the model: sole_trader"):
         model.scores_of(rows[kept].to_numpy(dtype=float), kept)
