@@ -25,6 +25,7 @@ import pandas as pd
 from features.drift import SCORE_REFERENCE, DriftReport, PsiReference, drift_report
 from features.errors import CreditRiskError
 from features.grades import GradeBands
+from features.single_row import CONTRIBUTIONS, NORMAL, SingleRowPredictor
 
 BUNDLE_FORMAT = 1
 TARGETS = ("late", "severe")
@@ -138,6 +139,9 @@ class ScoringModel:
         """`contributions` of feature rows held as an array whose columns are `columns`; the
         result's columns are `contribution_names`."""
         x = self._model_rows(rows, tuple(columns))
+        single = self._single_row(target, CONTRIBUTIONS) if len(x) == 1 else None
+        if single is not None:
+            return single(x[0])[None, :]
         raw = self.boosters[target].predict(x, pred_contrib=True, num_threads=_threads(x))
         return np.asarray(raw, dtype=float)
 
@@ -172,7 +176,21 @@ class ScoringModel:
         return Scores(p_late, p_severe, self._raw("days_late", x), self.bands.grade_of(p_late))
 
     def _raw(self, name: str, x: np.ndarray) -> np.ndarray:
+        single = self._single_row(name, NORMAL) if len(x) == 1 else None
+        if single is not None:
+            return single(x[0])
         return np.asarray(self.boosters[name].predict(x, num_threads=_threads(x)), dtype=float)
+
+    def _single_row(self, name: str, kind: int) -> SingleRowPredictor | None:
+        """The booster's single-row predictor of this kind, made on first use."""
+        made = self._single_rows
+        if (name, kind) not in made:
+            made[name, kind] = SingleRowPredictor.of(self.boosters[name], kind)
+        return made[name, kind]
+
+    @functools.cached_property
+    def _single_rows(self) -> dict[tuple[str, int], SingleRowPredictor | None]:
+        return {}
 
     def contributions(self, features: pd.DataFrame, target: str = "late") -> pd.DataFrame:
         """Per-feature contributions to the raw log-odds of a target (LightGBM SHAP values);
