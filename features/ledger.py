@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from features.errors import ConflictingRecord, ImportRejected, RowProblem, StoreError
+from features.held_reads import HeldReads
 from features.ledger_tables import (
     FOREIGN_KEYS,
     import_log,
@@ -135,6 +136,7 @@ class LedgerStore:
     def __init__(self, engine: Engine, checkpoints: WalCheckpoints | None = None) -> None:
         self.engine = engine
         self._checkpoints = checkpoints
+        self._held = HeldReads(engine)  # `version`, which every score reads
 
     @classmethod
     def open(
@@ -162,6 +164,7 @@ class LedgerStore:
         upgrade_schema(self.engine, MIGRATIONS)
 
     def close(self) -> None:
+        self._held.close()
         self.engine.dispose()
         if self._checkpoints is not None:
             self._checkpoints.stop()
@@ -291,8 +294,8 @@ class LedgerStore:
 
     def version(self) -> int:
         """A number every write raises when it commits: equal numbers, same ledger."""
-        with self.engine.connect() as connection:
-            return int(connection.execute(_VERSION).scalar_one())
+        [(version,)] = self._held.rows(_VERSION)
+        return int(version)
 
     def touched(self, after: int, upto: int) -> Touched:
         """What the writes that raised the version past `after`, up to `upto`, touched."""

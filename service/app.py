@@ -83,6 +83,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
             yield
         finally:
             watch.stop()
+            app.state.service.keys.close()
             store.close()
 
     app = FastAPI(

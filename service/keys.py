@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from features.errors import CreditRiskError
+from features.held_reads import HeldReads
 from service.tables import api_key
 
 __all__ = [
@@ -88,8 +89,12 @@ def _key_id_of(token: str) -> str | None:
 
 
 # Built once: every request looks its key up, and building the statement cost more than
-# running it.
+# running it. The digest of an active key is all a request reads (held, `HeldReads`); the rest
+# of a key never changes and is read once.
 _KEY_BY_ID = sa.select(api_key).where(api_key.c.key_id == sa.bindparam("key_id"))
+_ACTIVE_DIGEST = sa.select(api_key.c.token_sha256).where(
+    api_key.c.key_id == sa.bindparam("key_id"), api_key.c.revoked_at.is_(None)
+)
 
 
 class ApiKeys:
@@ -97,6 +102,11 @@ class ApiKeys:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._held = HeldReads(engine)
+        self._known: dict[str, ApiKey] = {}  # keys authenticated once, by id (never revoked)
+
+    def close(self) -> None:
+        self._held.close()
 
     def create(self, name: str, roles: Iterable[str]) -> tuple[ApiKey, str]:
         """A new key and its token; the token is not stored and cannot be shown again."""
@@ -128,13 +138,18 @@ class ApiKeys:
         key_id = _key_id_of(token) if token else None
         if key_id is None or token is None:
             return None
-        with self.engine.connect() as connection:
-            row = connection.execute(_KEY_BY_ID, {"key_id": key_id}).one_or_none()
-        if row is None or row.revoked_at is not None:
+        # Checked at every request, so that a revocation (by any process) holds at once.
+        active = self._held.rows(_ACTIVE_DIGEST, {"key_id": key_id})
+        if not active or not hmac.compare_digest(str(active[0][0]), _digest(token)):
             return None
-        if not hmac.compare_digest(row.token_sha256, _digest(token)):
-            return None
-        return _key(row)
+        key = self._known.get(key_id)
+        if key is None:
+            with self.engine.connect() as connection:
+                row = connection.execute(_KEY_BY_ID, {"key_id": key_id}).one_or_none()
+            if row is None or row.revoked_at is not None:  # revoked meanwhile
+                return None
+            key = self._known[key_id] = _key(row)
+        return key
 
     def listed(self, *, include_revoked: bool = False) -> list[ApiKey]:
         query = sa.select(api_key).order_by(api_key.c.created_at, api_key.c.key_id)

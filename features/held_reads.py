@@ -1,0 +1,92 @@
+"""Small reads that every request makes (the ledger's version, an API key), through one
+connection held open in autocommit mode.
+
+A read through the engine checks a connection out of the pool, begins and ends a transaction
+and builds a result: about 50 microseconds on SQLite for a one-row look-up that the database
+answers in 2. A `HeldReads` keeps one pooled connection checked out for good, in autocommit
+mode (each statement sees every commit before it, and holds no snapshot or lock once its rows
+are read), runs the statement compiled once for the engine's dialect, and hands back plain
+tuples. Threads take turns on it; a connection that fails (a database server restarted) is
+dropped and the read tried once on a new one.
+
+Only for statements whose columns the driver returns as they are wanted (numbers, text): no
+SQLAlchemy type processing runs on the values.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+__all__ = ["HeldReads"]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...] | None  # bind names in order for positional drivers, else None
+
+
+class HeldReads:
+    """Run small SELECTs on a connection of `engine` held open in autocommit mode."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._connection: Any = None  # the pool's proxy of a DBAPI connection
+        self._compiled: dict[int, tuple[sa.Select[Any], _Compiled]] = {}
+
+    def rows(
+        self, statement: sa.Select[Any], values: Mapping[str, object] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every row the statement returns, as tuples."""
+        compiled = self._compile(statement)
+        given = dict(values or {})
+        parameters: Any = (
+            given if compiled.names is None else tuple(given[name] for name in compiled.names)
+        )
+        with self._lock:
+            try:
+                return self._run(compiled.sql, parameters)
+            except self.engine.dialect.loaded_dbapi.Error:
+                self._drop()  # a broken connection: one more try on a fresh one
+                return self._run(compiled.sql, parameters)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _run(self, sql: str, parameters: Any) -> list[tuple[Any, ...]]:
+        if self._connection is None:
+            connection = self.engine.raw_connection()
+            dbapi_connection = connection.dbapi_connection
+            assert dbapi_connection is not None  # a fresh checkout is connected
+            self.engine.dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
+            self._connection = connection
+        cursor = self._connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.invalidate()  # closed for good: never back in the pool in autocommit
+
+    def _compile(self, statement: sa.Select[Any]) -> _Compiled:
+        found = self._compiled.get(id(statement))
+        if found is not None and found[0] is statement:
+            return found[1]
+        compiled = statement.compile(dialect=self.engine.dialect)
+        positional = self.engine.dialect.positional
+        names = tuple(compiled.positiontup or ()) if positional else None
+        made = _Compiled(compiled.string, names)
+        self._compiled[id(statement)] = (statement, made)
+        return made

@@ -1,0 +1,85 @@
+"""The held connection of the hot reads sees every commit, holds nothing between reads, and
+survives a connection the database ended."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+from features.held_reads import HeldReads
+from features.ledger import LedgerStore, create_ledger_engine
+from features.ledger_tables import ledger_version
+
+_RAISE = "UPDATE ledger_version SET version = version + 1"
+
+
+def _elsewhere(store: LedgerStore) -> sa.Engine:
+    """Another engine on the same database, as another worker or the CLI would open."""
+    return create_ledger_engine(store.engine.url.render_as_string(hide_password=False))
+
+
+def test_each_read_sees_the_commits_made_before_it(store: LedgerStore) -> None:
+    other = _elsewhere(store)
+    try:
+        first = store.version()
+        for step in range(1, 6):
+            with other.begin() as connection:
+                connection.exec_driver_sql(_RAISE)
+            assert store.version() == first + step
+    finally:
+        other.dispose()
+
+
+def test_threads_take_turns_on_the_held_connection(store: LedgerStore) -> None:
+    reads = HeldReads(store.engine)
+    wanted = sa.select(ledger_version.c.version).where(
+        ledger_version.c.version >= sa.bindparam("least")
+    )
+    try:
+        expected = store.version()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            found = list(pool.map(lambda _: reads.rows(wanted, {"least": 0}), range(400)))
+        assert found == [[(expected,)]] * 400
+        assert reads.rows(wanted, {"least": expected + 1}) == []
+    finally:
+        reads.close()
+
+
+def test_a_connection_the_database_ended_is_replaced(store: LedgerStore) -> None:
+    version = store.version()
+    held = store._held._connection
+    assert held is not None
+    if store.engine.dialect.name == "postgresql":
+        other = _elsewhere(store)
+        try:
+            with other.begin() as connection:
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+        finally:
+            other.dispose()
+    else:
+        held.dbapi_connection.close()
+    assert store.version() == version
+    assert store._held._connection is not held
+
+
+def test_a_held_connection_keeps_no_snapshot_that_would_stop_a_checkpoint(
+    sqlite_store: LedgerStore,
+) -> None:
+    """Between reads the connection holds no read transaction: a checkpoint that must wait for
+    every reader (TRUNCATE) copies the whole log back and empties it."""
+    database = sqlite_store.engine.url.database
+    assert database is not None
+    sqlite_store.version()
+    with sqlite3.connect(database) as writer:
+        writer.execute(_RAISE)
+    sqlite_store.version()
+    with sqlite3.connect(database) as checkpointer:
+        busy, log_frames, copied = checkpointer.execute(
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        ).fetchone()
+    assert (busy, log_frames, copied) == (0, 0, 0)
