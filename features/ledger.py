@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from features.errors import ConflictingRecord, ImportRejected, RowProblem, StoreError
-from features.held_reads import HeldReads
+from features.held_connection import HeldConnection
 from features.ledger_tables import (
     FOREIGN_KEYS,
     import_log,
@@ -136,7 +136,7 @@ class LedgerStore:
     def __init__(self, engine: Engine, checkpoints: WalCheckpoints | None = None) -> None:
         self.engine = engine
         self._checkpoints = checkpoints
-        self._held = HeldReads(engine)  # `version`, which every score reads
+        self._held = HeldConnection(engine)  # `version`, which every score reads
 
     @classmethod
     def open(

@@ -84,6 +84,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
         finally:
             watch.stop()
             app.state.service.keys.close()
+            app.state.service.audit.close()
             store.close()
 
     app = FastAPI(

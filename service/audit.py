@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from sqlalchemy.engine import Engine
 
+from features.held_connection import HeldConnection
 from service.decision_ids import new_decision_ids
 from service.schemas import DecisionOut, ScoreResponse, ScoreSubject
 from service.tables import decision, decision_chunk
@@ -71,6 +72,13 @@ class AuditLog:
     def __init__(self, engine: Engine, clock: Any = None) -> None:
         self.engine = engine
         self._clock = clock or (lambda: datetime.now(UTC))
+        # A single score's decision is one INSERT: on SQLite it goes through a held connection
+        # (autocommit: the statement is its own transaction), not a pooled one.
+        self._held = HeldConnection(engine) if _driver_inserts(engine.dialect) else None
+
+    def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
 
     def record(
         self,
@@ -94,9 +102,14 @@ class AuditLog:
         rows = list(zip(requests, responses, answers, strict=True))
         if not rows:
             return
+        context = _Context(_bound_time(self.engine.dialect, now), caller, key_id, channel,
+                           policy_version)  # fmt: skip
+        if len(rows) == 1 and self._held is not None:  # its JSON in its row, one statement
+            [(request, response, answer)] = rows
+            row = _row(request, response, context, answer)
+            self._held.write(_driver_insert(decision.name, _ROW_COLUMNS), row)
+            return
         with self.engine.begin() as connection:
-            context = _Context(_bound_time(connection, now), caller, key_id, channel,
-                               policy_version)  # fmt: skip
             if len(rows) == 1:  # a single score keeps its JSON in its row
                 [(request, response, answer)] = rows
                 _insert(connection, decision, _ROW_COLUMNS,
@@ -121,8 +134,8 @@ class AuditLog:
         def write() -> None:
             try:
                 with self.engine.begin() as connection:
-                    context = _Context(_bound_time(connection, now), caller, key_id, channel,
-                                       policy_version)  # fmt: skip
+                    context = _Context(_bound_time(connection.dialect, now), caller, key_id,
+                                       channel, policy_version)  # fmt: skip
                     while (given := slices.get()) is not _END:
                         if given is _ABANDON:
                             raise _Abandoned
@@ -255,12 +268,15 @@ def _insert_batch(connection: sa.Connection, rows: _Items, context: _Context) ->
         _insert(connection, decision, _ROW_COLUMNS, values)
 
 
-def _bound_time(connection: sa.Connection, moment: datetime) -> Any:
-    """`moment` as the connection's dialect binds a timestamp with time zone (SQLite: text)."""
-    process = decision.c.decided_at.type.dialect_impl(connection.dialect).bind_processor(
-        connection.dialect
-    )
+def _bound_time(dialect: sa.Dialect, moment: datetime) -> Any:
+    """`moment` as the dialect binds a timestamp with time zone (SQLite: text)."""
+    process = decision.c.decided_at.type.dialect_impl(dialect).bind_processor(dialect)
     return moment if process is None else process(moment)
+
+
+def _driver_inserts(dialect: sa.Dialect) -> bool:
+    """Whether rows go straight to the driver (`_insert`)."""
+    return dialect.name == "sqlite" and dialect.paramstyle == "qmark"
 
 
 @functools.cache
@@ -278,7 +294,7 @@ def _insert(
     """Insert rows of values already bound (`_bound_time`). On SQLite they go straight to the
     driver: SQLAlchemy's handling of each row's parameters took a quarter of a batch's log
     write, for values that need none (text, numbers, bytes)."""
-    if connection.dialect.name == "sqlite" and connection.dialect.paramstyle == "qmark":
+    if _driver_inserts(connection.dialect):
         connection.exec_driver_sql(_driver_insert(table.name, columns), rows)
     else:
         connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])

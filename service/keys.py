@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from features.errors import CreditRiskError
-from features.held_reads import HeldReads
+from features.held_connection import HeldConnection
 from service.tables import api_key
 
 __all__ = [
@@ -89,8 +89,8 @@ def _key_id_of(token: str) -> str | None:
 
 
 # Built once: every request looks its key up, and building the statement cost more than
-# running it. The digest of an active key is all a request reads (held, `HeldReads`); the rest
-# of a key never changes and is read once.
+# running it. The digest of an active key is all a request reads (on a `HeldConnection`); the
+# rest of a key never changes and is read once.
 _KEY_BY_ID = sa.select(api_key).where(api_key.c.key_id == sa.bindparam("key_id"))
 _ACTIVE_DIGEST = sa.select(api_key.c.token_sha256).where(
     api_key.c.key_id == sa.bindparam("key_id"), api_key.c.revoked_at.is_(None)
@@ -102,7 +102,7 @@ class ApiKeys:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._held = HeldReads(engine)
+        self._held = HeldConnection(engine)
         self._known: dict[str, ApiKey] = {}  # keys authenticated once, by id (never revoked)
 
     def close(self) -> None:

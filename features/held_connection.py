@@ -1,29 +1,31 @@
-"""Small reads that every request makes (the ledger's version, an API key), through one
-connection held open in autocommit mode.
+"""Small statements that every request runs (the ledger's version, an API key, one decision
+logged), through one connection held open in autocommit mode.
 
-A read through the engine checks a connection out of the pool, begins and ends a transaction
-and builds a result: about 50 microseconds on SQLite for a one-row look-up that the database
-answers in 2. A `HeldReads` keeps one pooled connection checked out for good, in autocommit
-mode (each statement sees every commit before it, and holds no snapshot or lock once its rows
-are read), runs the statement compiled once for the engine's dialect, and hands back plain
-tuples. Threads take turns on it; a connection that fails (a database server restarted) is
-dropped and the read tried once on a new one.
+A statement through the engine checks a connection out of the pool, begins and ends a
+transaction and builds a result: about 50 microseconds on SQLite for a one-row look-up that
+the database answers in 2. A `HeldConnection` keeps one of the engine's connections, detached
+from its pool, in autocommit mode (each statement sees every commit before it, holds no
+snapshot or lock once its rows are read, and a write commits on its own), runs statements
+compiled once for the engine's dialect, and hands back plain tuples. Threads take turns on
+it; a read whose connection fails (a database server restarted) is tried once more on a new
+connection.
 
-Only for statements whose columns the driver returns as they are wanted (numbers, text): no
-SQLAlchemy type processing runs on the values.
+Only for statements whose values the driver takes and gives as they are wanted (numbers,
+text): no SQLAlchemy type processing runs on them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-__all__ = ["HeldReads"]
+__all__ = ["HeldConnection"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,8 @@ class _Compiled:
     names: tuple[str, ...] | None  # bind names in order for positional drivers, else None
 
 
-class HeldReads:
-    """Run small SELECTs on a connection of `engine` held open in autocommit mode."""
+class HeldConnection:
+    """Run small statements on a connection of `engine` held open in autocommit mode."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -57,13 +59,30 @@ class HeldReads:
                 self._drop()  # a broken connection: one more try on a fresh one
                 return self._run(compiled.sql, parameters)
 
+    def write(self, sql: str, parameters: Sequence[object] | Mapping[str, object]) -> None:
+        """Run one statement in the driver's own SQL and parameter style; it commits on its
+        own. Not tried again: a write that failed may have committed (the connection is
+        dropped and the error raised)."""
+        with self._lock:
+            try:
+                self._run(sql, parameters, fetch=False)
+            except self.engine.dialect.loaded_dbapi.Error:
+                self._drop()
+                raise
+
     def close(self) -> None:
         with self._lock:
             self._drop()
 
-    def _run(self, sql: str, parameters: Any) -> list[tuple[Any, ...]]:
+    def __del__(self) -> None:  # a connection left open would warn when collected
+        self._drop()
+
+    def _run(self, sql: str, parameters: Any, *, fetch: bool = True) -> list[tuple[Any, ...]]:
         if self._connection is None:
             connection = self.engine.raw_connection()
+            # Out of the pool for good: closed, not returned, when dropped or collected (the
+            # pool would otherwise hand it out again in autocommit mode).
+            connection.detach()
             dbapi_connection = connection.dbapi_connection
             assert dbapi_connection is not None  # a fresh checkout is connected
             self.engine.dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
@@ -71,14 +90,15 @@ class HeldReads:
         cursor = self._connection.dbapi_connection.cursor()
         try:
             cursor.execute(sql, parameters)
-            return [tuple(row) for row in cursor.fetchall()]
+            return [tuple(row) for row in cursor.fetchall()] if fetch else []
         finally:
             cursor.close()
 
     def _drop(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.invalidate()  # closed for good: never back in the pool in autocommit
+        if connection is not None:  # detached: closing it closes the driver's connection
+            with contextlib.suppress(self.engine.dialect.loaded_dbapi.Error):  # already broken
+                connection.close()
 
     def _compile(self, statement: sa.Select[Any]) -> _Compiled:
         found = self._compiled.get(id(statement))

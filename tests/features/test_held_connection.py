@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
-from features.held_reads import HeldReads
+from features.held_connection import HeldConnection
 from features.ledger import LedgerStore, create_ledger_engine
 from features.ledger_tables import ledger_version
 
@@ -33,7 +33,7 @@ def test_each_read_sees_the_commits_made_before_it(store: LedgerStore) -> None:
 
 
 def test_threads_take_turns_on_the_held_connection(store: LedgerStore) -> None:
-    reads = HeldReads(store.engine)
+    reads = HeldConnection(store.engine)
     wanted = sa.select(ledger_version.c.version).where(
         ledger_version.c.version >= sa.bindparam("least")
     )
@@ -83,3 +83,37 @@ def test_a_held_connection_keeps_no_snapshot_that_would_stop_a_checkpoint(
             "PRAGMA wal_checkpoint(TRUNCATE)"
         ).fetchone()
     assert (busy, log_frames, copied) == (0, 0, 0)
+
+
+def test_a_write_commits_on_its_own_and_the_pool_keeps_its_transactions(
+    store: LedgerStore,
+) -> None:
+    """A held write is seen at once from another connection; the pool never gets the held
+    connection back (it would hand it out in autocommit mode, and a transaction rolled back
+    there would keep its writes)."""
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE scratch (n INTEGER)")
+    held = HeldConnection(store.engine)
+    insert = (
+        "INSERT INTO scratch (n) VALUES (?)"
+        if store.engine.dialect.name == "sqlite"
+        else ("INSERT INTO scratch (n) VALUES (%s)")
+    )
+    other = _elsewhere(store)
+    try:
+        held.write(insert, (1,))
+        with other.connect() as connection:
+            assert connection.exec_driver_sql("SELECT n FROM scratch").all() == [(1,)]
+        held.close()
+        del held
+        for _ in range(3):  # whichever pooled connection comes, a rollback undoes its writes
+            try:
+                with store.engine.begin() as connection:
+                    connection.exec_driver_sql("INSERT INTO scratch (n) VALUES (2)")
+                    raise RuntimeError("undo")
+            except RuntimeError:
+                pass
+        with other.connect() as connection:
+            assert connection.exec_driver_sql("SELECT n FROM scratch").all() == [(1,)]
+    finally:
+        other.dispose()
