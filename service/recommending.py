@@ -93,13 +93,23 @@ def _usual_monthly_amount(features: Mapping[str, float]) -> float | None:
 def _payer(customer: Mapping[str, Any]) -> PayerContact | None:
     """The payer as stored; an address or number no reminder can use (imported files hold
     anything, e.g. "06 12 34 56 78 poste 12") is left out rather than failing the score."""
-    name, email, phone = (_text(customer.get(k)) for k in ("payer_name", "payer_email",
-                                                          "payer_phone"))  # fmt: skip
-    email = email if email is not None and re.fullmatch(EMAIL_PATTERN, email) else None
-    phone = phone if phone is not None and re.fullmatch(PHONE_PATTERN, phone) else None
+    return _payer_of(
+        customer.get("payer_name"), customer.get("payer_email"), customer.get("payer_phone")
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _payer_of(name: object, email: object, phone: object) -> PayerContact | None:
+    """Checked once per stored contact: a batch names the same customers many times."""
+    name, email, phone = _text(name), _text(email), _text(phone)
+    email = email if email is not None and _EMAIL.fullmatch(email) else None
+    phone = phone if phone is not None and _PHONE.fullmatch(phone) else None
     if not (name or email or phone):
         return None
     return _payer_contact(name, email, phone)
+
+
+_EMAIL, _PHONE = re.compile(EMAIL_PATTERN), re.compile(PHONE_PATTERN)
 
 
 @functools.lru_cache(maxsize=512)

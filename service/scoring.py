@@ -142,17 +142,19 @@ class Scorer:
             _reasons(model, features) if explain else [None] * len(requests)
         )
         outcomes = _outcomes(features, scores)
+        recommended: Sequence[dict[str, Any] | None] = (
+            self._terms(requests, subjects, as_of, features, outcomes, directory)
+            if self.policy is not None and terms
+            else [None] * len(requests)
+        )
+        policy_version = self.policy.version if self.policy is not None and terms else None
         ids = new_decision_ids(len(requests))
-        rows = zip(ids, requests, subjects, as_of, outcomes, explained, strict=True)
-        responses = [
-            _response(
-                decision_id, subject, day, request.terms_days, outcome, reasons, model.version
-            )
-            for decision_id, request, subject, day, outcome, reasons in rows
+        rows = zip(ids, requests, subjects, as_of, outcomes, explained, recommended, strict=True)
+        version = model.version
+        return [
+            _response(i, subject, day, r.terms_days, outcome, why, version, given, policy_version)
+            for i, r, subject, day, outcome, why, given in rows
         ]
-        if self.policy is not None and terms:
-            self._add_terms(requests, subjects, as_of, features, responses, directory)
-        return responses
 
     def _features(
         self, requests: Sequence[ScoreSubject], prefixes: Sequence[str], as_of: Sequence[date]
@@ -179,44 +181,47 @@ class Scorer:
             prepared = PreparedLedger(with_inline)
         return subjects, _matrix(prepared, requests, subjects, as_of).T, directory
 
-    def _add_terms(
+    def _terms(
         self,
         requests: Sequence[ScoreSubject],
         subjects: Sequence[_Subject],
         as_of: Sequence[date],
         features: np.ndarray,
-        responses: list[ScoreResponse],
+        outcomes: Sequence[_Outcome],
         directory: Directory,
-    ) -> None:
-        """The terms policy's recommendation for each scored order."""
+    ) -> list[dict[str, Any]]:
+        """The terms policy's recommendation for each scored order, from the probabilities
+        as the answers give them."""
         assert self.policy is not None
         companies, customers = directory.company_fields, directory.customer_fields
         read = features[:, [_COLUMN[name] for name in TERMS_FEATURES]].tolist()
-        rows = zip(requests, subjects, as_of, map(tuple, read), responses, strict=True)
+        rows = zip(requests, subjects, as_of, map(tuple, read), outcomes, strict=True)
         # A batch often names the same customer and order several times: the same inputs give
         # the same terms, computed once (the answers share the read-only result).
         recommended: dict[tuple[object, ...], dict[str, Any]] = {}
-        for request, subject, day, values, response in rows:
+        found = []
+        for request, subject, day, values, outcome in rows:
+            p_late, p_severe = round(outcome.p_late, 4), round(outcome.p_severe, 4)
             inputs = (
                 subject.company_key, subject.customer_id, day, request.amount or 0.0,
-                request.terms_days, response.grade, response.p_late, response.p_severe, values,
+                request.terms_days, outcome.grade, p_late, p_severe, values,
             )  # fmt: skip
             terms = recommended.get(inputs)
             if terms is None:
                 terms = recommended[inputs] = terms_for(
                     self.policy,
                     features=dict(zip(TERMS_FEATURES, values, strict=True)),
-                    grade=response.grade,
-                    p_late=response.p_late,
-                    p_severe=response.p_severe,
+                    grade=outcome.grade,
+                    p_late=p_late,
+                    p_severe=p_severe,
                     amount=request.amount or 0.0,
                     terms_days=request.terms_days,
                     as_of=day,
                     company=companies.get(subject.company_key, {}),
                     customer=customers.get(subject.customer_id, {}),
                 )
-            response.terms = terms
-            response.policy_version = self.policy.version
+            found.append(terms)
+        return found
 
     def _decision_day(self, request: ScoreSubject, prefix: str) -> date:
         """The request's as_of (today by default); neither it nor a creation date may lie
@@ -387,6 +392,8 @@ def _response(
     outcome: _Outcome,
     reasons: list[Reason] | None,
     model_version: str,
+    terms: dict[str, Any] | None,
+    policy_version: str | None,
 ) -> ScoreResponse:
     due = as_of + timedelta(days=terms_days)
     # An expected payment before the decision day means "soon", not the past.
@@ -402,7 +409,7 @@ def _response(
             prospect=outcome.prospect,
             basis=PROSPECT_BASIS if outcome.prospect else CUSTOMER_BASIS,
         ),
-        p_late=round(outcome.p_late, 4),
+        p_late=round(outcome.p_late, 4),  # as the terms read them
         p_severe=round(outcome.p_severe, 4),
         expected_days_late=round(outcome.expected_days_late, 1),
         due_date=due,
@@ -412,8 +419,8 @@ def _response(
         review_required=outcome.sole_trader,
         review_reason=SOLE_TRADER_REVIEW if outcome.sole_trader else None,
         model_version=model_version,
-        policy_version=None,  # both set with the terms, if any: given, not looked up
-        terms=None,
+        policy_version=policy_version,  # with the terms, if any
+        terms=terms,
     )
 
 
