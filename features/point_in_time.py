@@ -310,6 +310,15 @@ class _Queries:
         return _Queries(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
 
 
+@dataclass(frozen=True)
+class _Order:
+    """What the queries' orders say: amounts, terms in days, whether a PO number is given."""
+
+    amount: np.ndarray
+    terms: np.ndarray
+    po_given: np.ndarray
+
+
 class _Codes:
     """Keys (customer ids or SIRENs) and their integer codes, for looking queries up.
 
@@ -424,8 +433,8 @@ class PreparedLedger:
         # Binary searches run much faster over sorted needles: work in (customer, day) order.
         order = np.lexsort((as_of, customer))
         sorted_queries = self._queries(
-            customer[order], siren[order], as_of[order], amount[order], terms[order],
-            po_given[order],
+            customer[order], siren[order], as_of[order],
+            _Order(amount[order], terms[order], po_given[order]),
         )  # fmt: skip
         subject = (
             self._remembered_subjects(sorted_queries)
@@ -442,13 +451,7 @@ class PreparedLedger:
         return _restored(columns, restore)
 
     def _queries(
-        self,
-        customer: np.ndarray,
-        siren: np.ndarray,
-        as_of: np.ndarray,
-        amount: np.ndarray,
-        terms: np.ndarray,
-        po_given: np.ndarray,
+        self, customer: np.ndarray, siren: np.ndarray, as_of: np.ndarray, order: _Order
     ) -> _Queries:
         """The queries with their companies: the SIREN given, else the account's."""
         account = self._account_of[customer]
@@ -461,10 +464,10 @@ class PreparedLedger:
             customer=customer,
             company=np.where(siren >= 0, siren, from_account),
             as_of=as_of,
-            amount=amount,
-            terms=terms,
+            amount=order.amount,
+            terms=order.terms,
             po_required=_take(self._po_required, account),
-            po_given=po_given,
+            po_given=order.po_given,
         )
 
     def remember_subjects(self, as_of: int, limit: int = _REMEMBERED_SUBJECTS // 2) -> int:
@@ -476,10 +479,10 @@ class PreparedLedger:
         if count <= 0:
             return 0
         customer = np.arange(count, dtype=np.int64)
-        nothing = np.full(count, np.nan)
+        nothing = np.full(count, np.nan)  # a subject's features do not read the order
         queries = self._queries(
             customer, np.full(count, -1, dtype=np.int64), np.full(count, as_of, dtype=np.int64),
-            nothing, nothing, nothing,
+            _Order(nothing, nothing, nothing),
         )  # fmt: skip
         self._remember(queries, range(count), self._keys(queries))
         return count
