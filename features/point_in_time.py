@@ -394,6 +394,7 @@ class PreparedLedger:
         self._accounts = _Accounts(ledger.statements, statements)
         self._legal = _Legal(ledger.legal_events, events)
         self._subjects: dict[tuple[int, int, int], np.ndarray] = {}
+        self.remembered_day: int | None = None  # the day of the last `remember_subjects`
 
     def features(self, queries: pd.DataFrame) -> pd.DataFrame:
         """Features of each query row as of its day (see `build_features`)."""
@@ -476,6 +477,7 @@ class PreparedLedger:
         would: a service does this for today when it loads the book, so that a score of any
         of its accounts finds its subject ready. Returns how many were remembered."""
         count = min(self.customer_codes.unknown, limit)
+        self.remembered_day = as_of
         if count <= 0:
             return 0
         customer = np.arange(count, dtype=np.int64)

@@ -254,6 +254,7 @@ class WholeLedger:
         self._lock = threading.Lock()  # one reader of the whole book at a time
         self._loader: threading.Thread | None = None
         self._loader_lock = threading.Lock()
+        self._remembering = threading.Thread()  # the look-up of a new day's subjects, if any
         self.read_seconds = 0.0  # how long the last read of the whole book took
         self._next_read_at = 0.0  # time.monotonic() before which no background read starts
         # What writes touched since a version (from, up to, what): see `_touched_since`.
@@ -275,16 +276,33 @@ class WholeLedger:
         version = self.store.version()
         snapshot = self._snapshot
         if snapshot is not None and snapshot.version == version:
-            return snapshot.book
+            return self._of_today(snapshot.book)
         if self._serves(snapshot, version, customer_ids, sirens):
             self.load_in_background()  # for the subjects touched meanwhile
-            return snapshot.book if snapshot is not None else None
+            return self._of_today(snapshot.book) if snapshot is not None else None
         count = len({*customer_ids, *sirens})
         if count <= _CHUNK or count < _WHOLE_SHARE * self.store.count("customer"):
             self.load_in_background()
             return None
         book = self._load(version)
         return book if self._serves(self._snapshot, version, customer_ids, sirens) else None
+
+    def _of_today(self, book: HeldBook | None) -> HeldBook | None:
+        """The book, after starting (once) the look-up of its accounts' subjects for a new
+        day: a worker that runs past midnight without a write to re-read the book."""
+        if book is None or self.today is None:
+            return book
+        day = day_number(self.today())
+        if book.prepared.remembered_day != day:
+            with self._loader_lock:
+                if book.prepared.remembered_day != day and not self._remembering.is_alive():
+                    book.prepared.remembered_day = day  # started: no other request starts it
+                    self._remembering = threading.Thread(
+                        target=book.prepared.remember_subjects, args=(day,),
+                        name="day-subjects", daemon=True,
+                    )  # fmt: skip
+                    self._remembering.start()
+        return book
 
     def _serves(
         self,
@@ -342,10 +360,11 @@ class WholeLedger:
             self._loader.start()
 
     def wait_loaded(self, timeout: float | None = None) -> None:
-        """Wait for the background read, if one is under way (for tests and benchmarks)."""
-        loader = self._loader
-        if loader is not None:
-            loader.join(timeout)
+        """Wait for the background read, and the look-up of a new day's subjects, if under
+        way (for tests and benchmarks)."""
+        for thread in (self._loader, self._remembering):
+            if thread is not None and thread.is_alive():
+                thread.join(timeout)
 
     def _load_quietly(self, once: Callable[[], bool] | None) -> None:
         waited = 0.0

@@ -141,6 +141,32 @@ def test_the_held_book_remembers_every_account_as_of_today(held: Scorer) -> None
     assert ready >= set(range(prepared.customer_codes.unknown))  # prospects' (-1) may be there too
 
 
+def test_a_new_day_looks_up_every_account_again_without_a_read(store: LedgerStore) -> None:
+    """Past midnight, with no write to re-read the book, the first request starts the look-up
+    of the new day's subjects, once, and the book stays the same."""
+    day = [TODAY]
+    whole = WholeLedger(store, today=lambda: day[0])
+    whole.load_in_background()
+    whole.wait_loaded()
+    book = whole.current([], [])
+    assert book is not None
+    prepared = book.prepared
+    accounts = set(range(prepared.customer_codes.unknown))
+
+    def remembered(on: date) -> set[int]:
+        return {customer for customer, _, at in prepared._subjects if at == day_number(on)}
+
+    assert remembered(TODAY) == accounts
+    day[0] = TODAY + timedelta(days=1)
+    assert whole.current([], []) is book
+    started = whole._remembering
+    assert whole.current([], []) is book
+    assert whole._remembering is started  # a second request starts nothing more
+    whole.wait_loaded()
+    assert remembered(day[0]) == accounts
+    assert prepared.remembered_day == day_number(day[0])
+
+
 def test_an_unknown_customer_is_named_on_either_path(held: Scorer, read: Scorer) -> None:
     for scorer in (held, read):
         with pytest.raises(UnknownCustomer) as raised:
