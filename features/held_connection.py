@@ -28,6 +28,9 @@ from sqlalchemy.engine import Engine
 __all__ = ["HeldConnection"]
 
 
+_SQLITE_CACHE_KIB = 1024
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
@@ -86,6 +89,12 @@ class HeldConnection:
             dbapi_connection = connection.dbapi_connection
             assert dbapi_connection is not None  # a fresh checkout is connected
             self.engine.dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
+            if self.engine.dialect.name == "sqlite":
+                # A few statements' pages: not the page cache the pool's connections are given
+                # (held for the worker's life, it would fill with the decision log's indexes).
+                cursor = dbapi_connection.cursor()
+                cursor.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+                cursor.close()
             self._connection = connection
         cursor = self._connection.dbapi_connection.cursor()
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -117,3 +118,17 @@ def test_a_write_commits_on_its_own_and_the_pool_keeps_its_transactions(
             assert connection.exec_driver_sql("SELECT n FROM scratch").all() == [(1,)]
     finally:
         other.dispose()
+
+
+def test_a_held_sqlite_connection_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    """Held for a worker's life, its page cache stays at 1 MiB whatever the pool's is."""
+    store = LedgerStore.open(f"sqlite:///{tmp_path / 'ledger.db'}", cache_mb=16)
+    try:
+        store.version()
+        held = store._held._connection
+        assert held is not None
+        assert held.dbapi_connection.execute("PRAGMA cache_size").fetchone() == (-1024,)
+        with store.engine.connect() as pooled:
+            assert pooled.exec_driver_sql("PRAGMA cache_size").one() == (-16 * 1024,)
+    finally:
+        store.close()
