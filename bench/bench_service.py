@@ -7,6 +7,8 @@ per endpoint):
 
 - a worker's time to ready (target < 5 s) and the resident memory of each worker (< 400 MB);
 - GET /health/live, the framework's ceiling on this machine;
+- for each, the workers' CPU time per request (the ratios to the ceiling follow it closely,
+  whatever share of the cores the load generator takes);
 - POST /v1/score for known customers without reasons (target >= 0.33 of the ceiling) and with
   reasons (>= 0.15 of the ceiling, p99 < 100 ms);
 - POST /v1/score/batch of 10,000 known customers without reasons, repeated (median; target at
@@ -391,6 +393,14 @@ def loaded(pool: Any, *arguments: Any) -> Load:
     return result
 
 
+def with_cpu(workers: Sequence[int], pool: Any, *arguments: Any) -> tuple[Load, float]:
+    """`loaded`, and the CPU seconds the workers spent meanwhile (all their threads): what
+    a request costs the server, whatever the load generator beside it takes."""
+    before = sum(cpu_seconds(pid) for pid in workers)
+    load = loaded(pool, *arguments)
+    return load, sum(cpu_seconds(pid) for pid in workers) - before
+
+
 def batch_rows_per_second(
     base: str, headers: dict[str, str], items: list[dict[str, Any]], repeat: int, terms: bool
 ) -> tuple[float, list[float]]:
@@ -467,14 +477,14 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         print(f"workers idle {warm:.1f} s after ready (the ledger loaded into memory in the "
               f"background): {', '.join(f'{m:.0f}' for m in warmed)} MB each")  # fmt: skip
         loads = {
-            "live": loaded(pool, base, "GET", "/health/live", None, headers, args.connections,
-                           args.seconds),
-            "score": loaded(pool, base, "POST", "/v1/score",
-                            [{**s, "explain": False} for s in scores], headers, args.connections,
-                            args.seconds),
-            "explain": loaded(pool, base, "POST", "/v1/score",
-                              [{**s, "explain": True} for s in scores], headers,
+            "live": with_cpu(workers, pool, base, "GET", "/health/live", None, headers,
+                             args.connections, args.seconds),
+            "score": with_cpu(workers, pool, base, "POST", "/v1/score",
+                              [{**s, "explain": False} for s in scores], headers,
                               args.connections, args.seconds),
+            "explain": with_cpu(workers, pool, base, "POST", "/v1/score",
+                                [{**s, "explain": True} for s in scores], headers,
+                                args.connections, args.seconds),
         }  # fmt: skip
         items = [
             {"customer_id": pick.choice(customer_ids), "amount": round(pick.uniform(500, 5e4), 2)}
@@ -486,19 +496,20 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         }
         rss = [memory_mb(pid) for pid in workers]
         peak = [memory_mb(pid, "VmHWM") for pid in workers]
-    ceiling = loads["live"].per_second
+    ceiling = loads["live"][0].per_second
     report = (
-        ("GET /health/live (ceiling)", loads["live"], None, None),
-        ("POST /v1/score, no reasons", loads["score"], 0.33, None),
-        ("POST /v1/score, with reasons", loads["explain"], 0.15, 0.100),
+        ("GET /health/live (ceiling)", *loads["live"], None, None),
+        ("POST /v1/score, no reasons", *loads["score"], 0.33, None),
+        ("POST /v1/score, with reasons", *loads["explain"], 0.15, 0.100),
     )
     print(f"{args.connections} connections, {args.seconds:.0f} s per endpoint, "
           f"{args.workers} workers:")  # fmt: skip
-    for name, load, share, p99_target in report:
+    for name, load, cpu, share, p99_target in report:
         ratio = load.per_second / ceiling
         line = (
             f"  {name}: {load.per_second:,.0f} req/s, p50 {load.percentile(0.5) * 1000:.1f} ms, "
-            f"p99 {load.percentile(0.99) * 1000:.1f} ms, {ratio:.2f} of the ceiling"
+            f"p99 {load.percentile(0.99) * 1000:.1f} ms, workers' CPU "
+            f"{cpu / max(load.requests, 1) * 1000:.2f} ms a request, {ratio:.2f} of the ceiling"
         )
         if share is not None:
             line += f" (target >= {share}: {verdict(ratio >= share)}"
