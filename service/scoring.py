@@ -201,10 +201,9 @@ class Scorer:
         recommended: dict[tuple[object, ...], dict[str, Any]] = {}
         found = []
         for request, subject, day, values, outcome in rows:
-            p_late, p_severe = round(outcome.p_late, 4), round(outcome.p_severe, 4)
             inputs = (
                 subject.company_key, subject.customer_id, day, request.amount or 0.0,
-                request.terms_days, outcome.grade, p_late, p_severe, values,
+                request.terms_days, outcome.grade, outcome.p_late, outcome.p_severe, values,
             )  # fmt: skip
             terms = recommended.get(inputs)
             if terms is None:
@@ -212,8 +211,8 @@ class Scorer:
                     self.policy,
                     features=dict(zip(TERMS_FEATURES, values, strict=True)),
                     grade=outcome.grade,
-                    p_late=p_late,
-                    p_severe=p_severe,
+                    p_late=outcome.p_late,
+                    p_severe=outcome.p_severe,
                     amount=request.amount or 0.0,
                     terms_days=request.terms_days,
                     as_of=day,
@@ -362,7 +361,7 @@ def _reasons(model: ScoringModel, rows: np.ndarray) -> list[list[Reason]]:
 class _Outcome:
     """One row's prediction and the two facts about its subject the answer reports."""
 
-    p_late: float
+    p_late: float  # rounded as answered, and as the terms read them
     p_severe: float
     expected_days_late: float
     grade: Grade
@@ -373,8 +372,8 @@ class _Outcome:
 def _outcomes(features: np.ndarray, scores: Scores) -> list[_Outcome]:
     """Rows as plain values in one pass (row-wise array access costs more than scoring)."""
     columns = zip(
-        scores.p_late.tolist(),
-        scores.p_severe.tolist(),
+        [round(p, 4) for p in scores.p_late.tolist()],
+        [round(p, 4) for p in scores.p_severe.tolist()],
         scores.expected_days_late.tolist(),
         scores.grade.tolist(),
         (~(features[:, _COLUMN["has_history"]] > 0)).tolist(),
@@ -409,8 +408,8 @@ def _response(
             prospect=outcome.prospect,
             basis=PROSPECT_BASIS if outcome.prospect else CUSTOMER_BASIS,
         ),
-        p_late=round(outcome.p_late, 4),  # as the terms read them
-        p_severe=round(outcome.p_severe, 4),
+        p_late=outcome.p_late,
+        p_severe=outcome.p_severe,
         expected_days_late=round(outcome.expected_days_late, 1),
         due_date=due,
         expected_payment_date=expected,
