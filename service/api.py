@@ -19,7 +19,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Re
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from features.ledger import LedgerStore
-from service.audit import AuditLog, DecisionFilter, answers_json
+from service.answers import ScoreAnswer, answers_json
+from service.audit import AuditLog, DecisionFilter
 from service.auth import require
 from service.errors import BatchTooLarge, ErrorBody, NotFound
 from service.ingestion import Answer, Idempotency, Ingestor, request_digest
@@ -498,7 +499,7 @@ def _log_decisions(
     caller: ApiKey,
     channel: str,
     requests: Sequence[ScoreSubject],
-    responses: Sequence[ScoreResponse],
+    responses: Sequence[ScoreAnswer],
     sent: Sequence[bytes] | None = None,
 ) -> None:
     """Every answer is logged before it is sent: no decision without its audit record."""

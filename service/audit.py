@@ -21,15 +21,15 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from pydantic import TypeAdapter
 from sqlalchemy.engine import Engine
 
 from features.held_connection import HeldConnection
+from service.answers import ScoreAnswer, answers_json
 from service.decision_ids import new_decision_ids
-from service.schemas import DecisionOut, ScoreResponse, ScoreSubject
+from service.schemas import DecisionOut, ScoreSubject
 from service.tables import decision, decision_chunk
 
-__all__ = ["CHUNK_ITEMS", "AuditLog", "DecisionFilter", "answers_json", "logged_answers"]
+__all__ = ["CHUNK_ITEMS", "AuditLog", "DecisionFilter", "logged_answers"]
 
 # Rows serialised and inserted at a time: bounds a large batch's memory, at no cost in speed.
 _ROWS_PER_INSERT = 2_000
@@ -41,13 +41,6 @@ _COMPRESSION = 1  # zlib's fastest level: 31 MB of answers in 0.1 s, to a tenth 
 # numbers), and a chunk's.
 _ROW_COLUMNS = tuple(column.name for column in decision.c if column.name != "entry")
 _CHUNK_COLUMNS = tuple(column.name for column in decision_chunk.c)
-_ANSWER = TypeAdapter(ScoreResponse)
-
-
-def answers_json(responses: Sequence[ScoreResponse]) -> list[bytes]:
-    """Each answer as JSON, serialised once by pydantic's compiled core: the caller receives
-    these very bytes, and the log keeps them."""
-    return [_ANSWER.dump_json(response) for response in responses]
 
 
 @dataclass(frozen=True)
@@ -83,7 +76,7 @@ class AuditLog:
     def record(
         self,
         requests: Sequence[ScoreSubject],
-        responses: Sequence[ScoreResponse],
+        responses: Sequence[ScoreAnswer],
         *,
         caller: str,
         key_id: str | None,
@@ -120,9 +113,7 @@ class AuditLog:
     @contextmanager
     def recording(
         self, *, caller: str, key_id: str | None, channel: str, policy_version: str | None
-    ) -> Iterator[
-        Callable[[Sequence[ScoreSubject], Sequence[ScoreResponse], Sequence[bytes]], None]
-    ]:
+    ) -> Iterator[Callable[[Sequence[ScoreSubject], Sequence[ScoreAnswer], Sequence[bytes]], None]]:
         """`record` for a batch answered a slice at a time: each slice given to the function
         this yields is written by a thread of its own while the caller scores the next one
         (SQLite and zlib leave Python's lock while they work). All slices commit together when
@@ -149,7 +140,7 @@ class AuditLog:
 
         def add(
             requests: Sequence[ScoreSubject],
-            responses: Sequence[ScoreResponse],
+            responses: Sequence[ScoreAnswer],
             sent: Sequence[bytes],
         ) -> None:
             if failures:
@@ -213,7 +204,7 @@ class _Context:
 
 def _row(
     request: ScoreSubject,
-    response: ScoreResponse,
+    response: ScoreAnswer,
     context: _Context,
     sent: bytes | None,
     chunk: tuple[str, int] | None = None,
@@ -233,7 +224,7 @@ def _row(
 
 
 def _chunked(
-    rows: Sequence[tuple[ScoreSubject, ScoreResponse, bytes]], context: _Context
+    rows: Sequence[tuple[ScoreSubject, ScoreAnswer, bytes]], context: _Context
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The chunks of these items (in _CHUNK_COLUMNS: their JSON compressed, CHUNK_ITEMS at a
     time) and the items' rows, which name their chunk."""
@@ -252,7 +243,7 @@ def _chunked(
     return chunks, values
 
 
-_Items = list[tuple[ScoreSubject, ScoreResponse, bytes]]
+_Items = list[tuple[ScoreSubject, ScoreAnswer, bytes]]
 _END, _ABANDON = object(), object()  # what ends a recording's slices
 
 

@@ -24,12 +24,13 @@ from features.point_in_time import FEATURE_COLUMNS, Ledger, PreparedLedger, buil
 from features.reasons import Reason, explain_rows
 from features.schemas import TABLES
 from features.scoring_model import Scores, ScoringModel
+from service.answers import ReasonAnswer, ScoreAnswer, SubjectAnswer
 from service.decision_ids import new_decision_ids
 from service.errors import InvalidField, UnknownCompany, UnknownCustomer
 from service.model_host import ModelHost
 from service.portfolio import WHOLE_MAX_ROWS, Directory, WholeLedger, customers_of, ledger_for
 from service.recommending import TERMS_FEATURES, terms_for
-from service.schemas import CompanyData, ReasonOut, ScoreResponse, ScoreSubject, SubjectOut
+from service.schemas import CompanyData, ScoreSubject
 from service.terms import TermsPolicy
 from service.terms.request import Grade
 
@@ -88,7 +89,7 @@ class Scorer:
         explain: bool,
         fields: Sequence[str] | None = None,
         terms: bool = True,
-    ) -> list[ScoreResponse]:
+    ) -> list[ScoreAnswer]:
         """One response per request, in order, with the policy's terms unless `terms` is false.
         `fields` prefix the field names of errors, one per request (e.g. "items[3]." in a
         batch)."""
@@ -104,7 +105,7 @@ class Scorer:
         explain: bool,
         fields: Sequence[str] | None = None,
         terms: bool = True,
-    ) -> Iterator[list[ScoreResponse]]:
+    ) -> Iterator[list[ScoreAnswer]]:
         """`score`'s responses, `size` requests at a time, so that a caller may log a slice
         while the next one is scored. Every request is checked and resolved before the first
         slice comes (a bad one fails them all), and every slice uses the same model."""
@@ -115,7 +116,7 @@ class Scorer:
         as_of = [self._decision_day(r, p) for r, p in zip(requests, prefixes, strict=True)]
         subjects, features, directory = self._features(requests, prefixes, as_of)
 
-        def answered(start: int) -> list[ScoreResponse]:
+        def answered(start: int) -> list[ScoreAnswer]:
             end = start + size
             return self._answers(
                 model, requests[start:end], subjects[start:end], as_of[start:end],
@@ -135,7 +136,7 @@ class Scorer:
         *,
         explain: bool,
         terms: bool,
-    ) -> list[ScoreResponse]:
+    ) -> list[ScoreAnswer]:
         """The responses to resolved requests whose feature rows are `features`."""
         scores = model.scores_of(features, _FEATURE_NAMES)
         explained: Sequence[list[Reason] | None] = (
@@ -393,15 +394,14 @@ def _response(
     model_version: str,
     terms: dict[str, Any] | None,
     policy_version: str | None,
-) -> ScoreResponse:
+) -> ScoreAnswer:
     due = as_of + timedelta(days=terms_days)
     # An expected payment before the decision day means "soon", not the past.
     expected = max(due + timedelta(days=round(outcome.expected_days_late)), as_of)
-    # Built from the model's own outputs, already of the right types: no validation needed.
-    return ScoreResponse.model_construct(
+    return ScoreAnswer(
         decision_id=decision_id,
         as_of=as_of,
-        subject=SubjectOut.model_construct(
+        subject=SubjectAnswer(
             customer_id=subject.customer_id,
             siren=subject.siren,
             name=subject.name,
@@ -423,8 +423,8 @@ def _response(
     )
 
 
-def _reason_out(reason: Reason) -> ReasonOut:
-    return ReasonOut.model_construct(
+def _reason_out(reason: Reason) -> ReasonAnswer:
+    return ReasonAnswer(
         feature=reason.feature,
         direction=reason.direction,
         text_fr=reason.text_fr,

@@ -13,10 +13,11 @@ from datetime import date
 from pydantic import ValidationError
 
 from features.errors import CreditRiskError, InvalidSiren
+from service.answers import ScoreAnswer
 from service.api import ServiceState
 from service.errors import ModelNotReady
 from service.keys import ApiKey
-from service.schemas import CompanyData, ScoreRequest, ScoreResponse
+from service.schemas import CompanyData, ScoreRequest
 from service.terms.recommend import GDPR_REVIEW_REASON
 from service.web.dunning import DueMarker, PlanStep, timeline
 from service.web.i18n import Translator
@@ -92,7 +93,7 @@ def _request(card: CardInput) -> ScoreRequest:
 @dataclass(frozen=True)
 class ScoreCard:
     input: CardInput
-    response: ScoreResponse
+    response: ScoreAnswer
     timeline: list[PlanStep | DueMarker]
 
     @property

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from uuid import UUID
 
 import pandas as pd
 import pytest
@@ -22,10 +23,10 @@ from features.demo import generate_portfolio
 from features.importers.landing import land
 from features.ledger import LedgerStore
 from features.point_in_time import Ledger
+from service.answers import ScoreAnswer, SubjectAnswer
 from service.app import create_app
 from service.auth import API_KEY_HEADER
 from service.keys import ROLES
-from service.schemas import ScoreResponse
 from service.settings import ServiceSettings
 from training.pipeline import TrainingConfig, fit, prepare
 
@@ -98,16 +99,13 @@ def own_model_dir(tmp_path: Path, model_dir: Path) -> Path:
     return Path(shutil.copytree(model_dir, tmp_path / "bundle"))
 
 
-def logged_response(customer_id: str, decision_id: str) -> ScoreResponse:
+def logged_response(customer_id: str, decision_id: str) -> ScoreAnswer:
     """A plain grade-C answer for a customer, for tests that write the decision log directly."""
-    return ScoreResponse.model_validate(
-        {
-            "decision_id": decision_id,
-            "as_of": "2026-01-05",
-            "subject": {"customer_id": customer_id, "siren": None, "name": None,
-                        "prospect": False, "basis": "history"},
-            "p_late": 0.3, "p_severe": 0.1, "expected_days_late": 4.0,
-            "due_date": "2026-02-04", "expected_payment_date": "2026-02-08", "grade": "C",
-            "review_required": False, "model_version": "m1",
-        }
+    return ScoreAnswer(
+        decision_id=UUID(decision_id), as_of=date(2026, 1, 5),
+        subject=SubjectAnswer(customer_id=customer_id, siren=None, name=None, prospect=False,
+                              basis="history"),
+        p_late=0.3, p_severe=0.1, expected_days_late=4.0, due_date=date(2026, 2, 4),
+        expected_payment_date=date(2026, 2, 8), grade="C", reasons=None, review_required=False,
+        review_reason=None, model_version="m1", policy_version=None, terms=None,
     )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 
@@ -9,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from features.ledger import LedgerStore
-from service.audit import AuditLog, DecisionFilter, answers_json
+from service.answers import ScoreAnswer, answers_json
+from service.audit import AuditLog, DecisionFilter
 from service.records import migrate_service_tables
 from service.schemas import ScoreRequest, ScoreResponse
 
@@ -19,17 +21,17 @@ from .conftest import logged_response
 BATCH = 4_003
 
 
-def _response(index: int) -> ScoreResponse:
+def _response(index: int) -> ScoreAnswer:
     return logged_response(f"C{index:05d}", str(uuid.UUID(int=index + 1)))
 
 
-def _record(log: AuditLog, responses: list[ScoreResponse]) -> None:
+def _record(log: AuditLog, responses: list[ScoreAnswer]) -> None:
     requests = [ScoreRequest(customer_id=r.subject.customer_id) for r in responses]
     log.record(requests, responses, caller="t", key_id=None, channel="batch",
                policy_version="p1")  # fmt: skip
 
 
-def _recorded(log: AuditLog, slices: list[list[ScoreResponse]], fail: bool = False) -> None:
+def _recorded(log: AuditLog, slices: list[list[ScoreAnswer]], fail: bool = False) -> None:
     """Record slices as a batch's handler does, one after the other; `fail` raises once
     they are all given, as a handler whose later work fails."""
     with log.recording(caller="t", key_id=None, channel="batch", policy_version="p1") as record:
@@ -40,11 +42,11 @@ def _recorded(log: AuditLog, slices: list[list[ScoreResponse]], fail: bool = Fal
             raise RuntimeError("the handler failed after scoring")
 
 
-def _sliced(responses: list[ScoreResponse], size: int) -> list[list[ScoreResponse]]:
+def _sliced(responses: list[ScoreAnswer], size: int) -> list[list[ScoreAnswer]]:
     return [responses[start : start + size] for start in range(0, len(responses), size)]
 
 
-_WRITERS: dict[str, Callable[[AuditLog, list[ScoreResponse]], None]] = {
+_WRITERS: dict[str, Callable[[AuditLog, list[ScoreAnswer]], None]] = {
     "whole": _record,  # one call, as a single score's handler logs
     "slices": lambda log, responses: _recorded(log, _sliced(responses, 1_500)),
 }
@@ -52,7 +54,7 @@ _WRITERS: dict[str, Callable[[AuditLog, list[ScoreResponse]], None]] = {
 
 @pytest.mark.parametrize("write", _WRITERS.values(), ids=_WRITERS.keys())
 def test_a_large_batch_is_logged_whole_and_in_order(
-    store: LedgerStore, write: Callable[[AuditLog, list[ScoreResponse]], None]
+    store: LedgerStore, write: Callable[[AuditLog, list[ScoreAnswer]], None]
 ) -> None:
     migrate_service_tables(store.engine)
     log = AuditLog(store.engine)
@@ -62,13 +64,14 @@ def test_a_large_batch_is_logged_whole_and_in_order(
     assert [d.decision_id for d in reversed(logged)] == [str(r.decision_id) for r in responses]
     assert logged[0].request == {"customer_id": f"C{BATCH - 1:05d}"}
     assert [d.response for d in logged[:3]] == [
-        r.model_dump(mode="json") for r in responses[-3:][::-1]
+        ScoreResponse.model_validate(dataclasses.asdict(r)).model_dump(mode="json")
+        for r in responses[-3:][::-1]
     ]
 
 
 @pytest.mark.parametrize("write", _WRITERS.values(), ids=_WRITERS.keys())
 def test_a_batch_failing_in_its_last_slice_logs_nothing(
-    store: LedgerStore, write: Callable[[AuditLog, list[ScoreResponse]], None]
+    store: LedgerStore, write: Callable[[AuditLog, list[ScoreAnswer]], None]
 ) -> None:
     migrate_service_tables(store.engine)
     log = AuditLog(store.engine)

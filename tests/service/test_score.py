@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,7 +12,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from service.answers import ReasonAnswer, ScoreAnswer, SubjectAnswer
 from service.app import create_app
+from service.schemas import ReasonOut, ScoreResponse, SubjectOut
 from service.scoring import PROSPECT_BASIS
 
 from .conftest import TODAY, service_settings, signed_in
@@ -230,3 +234,36 @@ def test_repeated_items_of_a_batch_get_the_terms_of_a_single_score(client: TestC
     assert results[0]["terms"] == results[2]["terms"] == single["terms"]
     assert results[1]["terms"] != results[0]["terms"]  # another amount, other terms
     assert len({r["decision_id"] for r in results}) == 3
+
+
+def test_answers_have_the_documented_fields_in_order() -> None:
+    """The scorer's records are serialised as they are: their fields must be the schema's."""
+    pairs = [(ScoreAnswer, ScoreResponse), (SubjectAnswer, SubjectOut), (ReasonAnswer, ReasonOut)]
+    for record, model in pairs:
+        assert [f.name for f in dataclasses.fields(record)] == list(model.model_fields)
+
+
+def test_answers_are_byte_for_byte_the_json_of_the_schema(
+    client: TestClient, prospect_siren: str, sole_trader_id: str
+) -> None:
+    """Reasons, terms, a prospect and a sole trader: each answer as sent is what the
+    documented model, validating it, would send."""
+    items = [
+        {"customer_id": "C00001", "amount": 12_500, "terms_days": 45},
+        {"siren": prospect_siren, "amount": 3_000},
+        {"customer_id": sole_trader_id, "amount": 800, "terms_days": 60},
+    ]
+    response = client.post("/v1/score/batch", json={"items": items, "explain": True})
+    assert response.status_code == 200, response.text
+    sent = json.loads(response.content)["results"]
+    assert [bool(r["reasons"]) for r in sent] == [True, True, True]
+    assert [r["subject"]["prospect"] for r in sent] == [False, True, False]
+    assert sent[2]["review_required"] is True
+    for answer in sent:
+        as_sent = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+        assert ScoreResponse.model_validate_json(as_sent).model_dump_json().encode() == as_sent
+    single = client.post("/v1/score", json=items[0])  # its very bytes
+    assert single.status_code == 200, single.text
+    assert ScoreResponse.model_validate_json(single.content).model_dump_json().encode() == (
+        single.content
+    )

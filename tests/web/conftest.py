@@ -5,6 +5,7 @@ a free port for the browser tests.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
@@ -72,7 +73,7 @@ def record_previous_scoring(app: FastAPI) -> None:
     requests = [ScoreRequest(customer_id=c, explain=False) for c in WORSENED]
     responses = state.scorer.score(requests, explain=False)
     earlier = [
-        r.model_copy(update={"grade": "A", "as_of": TODAY - timedelta(days=7)}) for r in responses
+        dataclasses.replace(r, grade="A", as_of=TODAY - timedelta(days=7)) for r in responses
     ]
     state.audit.record(requests, earlier, caller=PORTFOLIO, key_id=None, channel=PORTFOLIO,
                        policy_version=state.policy_version)  # fmt: skip
