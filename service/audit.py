@@ -14,13 +14,14 @@ import json
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy.engine import Engine
 
 from features.held_connection import HeldConnection
@@ -41,6 +42,7 @@ _COMPRESSION = 1  # zlib's fastest level: 31 MB of answers in 0.1 s, to a tenth 
 # numbers), and a chunk's.
 _ROW_COLUMNS = tuple(column.name for column in decision.c if column.name != "entry")
 _CHUNK_COLUMNS = tuple(column.name for column in decision_chunk.c)
+_REQUESTS = TypeAdapter(list[ScoreSubject])
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,10 @@ def _chunked(
     values: list[tuple[Any, ...]] = []
     for chunk_id, start in zip(ids, starts, strict=True):
         part = rows[start : start + CHUNK_ITEMS]
-        requests = (r.model_dump_json(exclude_unset=True).encode() for r, _, _ in part)
-        chunks.append((chunk_id, len(part), _packed(requests), _packed(a for _, _, a in part)))
+        # The chunk's requests as a JSON array in one call (not one per item: half the time).
+        requests = _REQUESTS.dump_json([r for r, _, _ in part], exclude_unset=True)
+        answers = b"[" + b",".join(a for _, _, a in part) + b"]"
+        chunks.append((chunk_id, len(part), _packed(requests), _packed(answers)))
         values.extend(
             _row(request, response, context, None, (chunk_id, item))
             for item, (request, response, _) in enumerate(part)
@@ -291,8 +295,9 @@ def _insert(
         connection.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
-def _packed(items: Iterable[bytes]) -> bytes:
-    return zlib.compress(b"[" + b",".join(items) + b"]", _COMPRESSION)
+def _packed(array: bytes) -> bytes:
+    """A JSON array, compressed."""
+    return zlib.compress(array, _COMPRESSION)
 
 
 def _unpacked(packed: bytes) -> list[Any]:
