@@ -57,7 +57,18 @@ class IsotonicCalibrator:
             raise ValueError("calibrator thresholds must be sorted")
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        return np.clip(np.interp(raw, self.x, self.y), 0.0, 1.0)
+        x, y, bounded = self._arrays
+        calibrated = np.interp(raw, x, y)
+        # Thresholds within [0, 1] give values within [0, 1]: the clip (a third of a single
+        # score's calibration) is only needed for others.
+        return calibrated if bounded else np.clip(calibrated, 0.0, 1.0)
+
+    @functools.cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The thresholds as arrays, made once: np.interp would convert the tuples on every
+        call (most of a single score's calibration)."""
+        y = np.asarray(self.y, dtype=float)
+        return np.asarray(self.x, dtype=float), y, bool(np.all((y >= 0.0) & (y <= 1.0)))
 
 
 @dataclass(frozen=True)
