@@ -59,8 +59,8 @@ class IsotonicCalibrator:
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         x, y, bounded = self._arrays
         calibrated = np.interp(raw, x, y)
-        # Thresholds within [0, 1] give values within [0, 1]: the clip (a third of a single
-        # score's calibration) is only needed for others.
+        # Thresholds within [0, 1] give values within [0, 1]: the clip (most of what a single
+        # score's calibration costs once the arrays are made) is only needed for others.
         return calibrated if bounded else np.clip(calibrated, 0.0, 1.0)
 
     @functools.cached_property

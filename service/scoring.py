@@ -153,7 +153,7 @@ class Scorer:
         rows = zip(ids, requests, subjects, as_of, outcomes, explained, recommended, strict=True)
         version = model.version
         return [
-            _response(i, subject, day, r.terms_days, outcome, why, version, given, policy_version)
+            _answer(i, subject, day, r.terms_days, outcome, why, version, given, policy_version)
             for i, r, subject, day, outcome, why, given in rows
         ]
 
@@ -384,7 +384,7 @@ def _outcomes(features: np.ndarray, scores: Scores) -> list[_Outcome]:
     return [_Outcome(*values) for values in columns]
 
 
-def _response(
+def _answer(
     decision_id: UUID,
     subject: _Subject,
     as_of: date,
@@ -414,7 +414,7 @@ def _response(
         due_date=due,
         expected_payment_date=expected,
         grade=outcome.grade,
-        reasons=None if reasons is None else [_reason_out(r) for r in reasons],
+        reasons=None if reasons is None else [_reason_answer(r) for r in reasons],
         review_required=outcome.sole_trader,
         review_reason=SOLE_TRADER_REVIEW if outcome.sole_trader else None,
         model_version=model_version,
@@ -423,7 +423,7 @@ def _response(
     )
 
 
-def _reason_out(reason: Reason) -> ReasonAnswer:
+def _reason_answer(reason: Reason) -> ReasonAnswer:
     return ReasonAnswer(
         feature=reason.feature,
         direction=reason.direction,
