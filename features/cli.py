@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,8 +15,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features.errors import CreditRiskError, ImportRejected
-from features.ledger import LedgerStore, WriteReport
 from features.settings import LedgerSettings
+
+if TYPE_CHECKING:  # the store (pandas, SQLAlchemy) is imported by the commands that use it
+    from features.ledger import LedgerStore, WriteReport
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -49,6 +51,8 @@ SeparatorOption = Annotated[
 
 
 def open_store(database_url: str | None) -> LedgerStore:
+    from features.ledger import LedgerStore
+
     settings = LedgerSettings()
     return LedgerStore.open(database_url or settings.ledger_url)
 

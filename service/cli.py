@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from features.ledger import create_ledger_engine
 from service.keys import ROLES, ApiKeys, InvalidKeyRequest
-from service.records import migrate_service_tables
-from service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from service.settings import ServiceSettings
 
 __all__ = ["keys_app", "serve_command"]
 
@@ -122,6 +122,15 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 
+
+def _settings() -> ServiceSettings:
+    # Imported here, as the store is by `_keys`: `serve` starts the workers without them (the
+    # supervisor process would otherwise spend a second importing pandas before the first).
+    from service.settings import ServiceSettings
+
+    return ServiceSettings()
+
+
 DatabaseOption = Annotated[
     str | None,
     typer.Option(help="Database URL (default: CREDIT_RISK_DATABASE_URL, or the data folder's)."),
@@ -129,7 +138,10 @@ DatabaseOption = Annotated[
 
 
 def _keys(database_url: str | None) -> ApiKeys:
-    settings = ServiceSettings()
+    from features.ledger import create_ledger_engine
+    from service.records import migrate_service_tables
+
+    settings = _settings()
     engine = create_ledger_engine(database_url or settings.ledger_url)
     migrate_service_tables(engine)
     return ApiKeys(engine)
@@ -192,7 +204,7 @@ def demo_key(database_url: DatabaseOption = None) -> None:
 
     For a local demo only: the token is saved in clear in <data folder>/demo-api-key.txt so
     that it can be shown again. Never use it on shared data."""
-    settings = ServiceSettings()
+    settings = _settings()
     saved = Path(settings.data_dir) / DEMO_KEY_FILE
     keys = _keys(database_url)
     token = saved.read_text(encoding="utf-8").strip() if saved.exists() else ""

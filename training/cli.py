@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -50,6 +49,8 @@ def train_command(
     if if_no_champion and _has_champion(database_url, tracking_uri):
         out.print("A champion model exists already: kept as is.")
         return
+    import pandas as pd
+
     from features.ledger import LedgerStore
     from training.pipeline import TrainingConfig
     from training.run import load_ledger, tracking
