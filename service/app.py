@@ -25,14 +25,20 @@ from service.errors import ModelReloadRefused, install_error_handlers
 from service.ingestion import Ingestor
 from service.keys import ApiKeys
 from service.metrics import RequestTiming, ServiceMetrics
-from service.model_host import BundleDirectory, ModelHost, ModelSource, RegistryAlias
+from service.model_host import (
+    BundleDirectory,
+    ModelHost,
+    ModelSource,
+    RegistryAlias,
+    ServedCopy,
+)
 from service.records import migrate_service_tables
 from service.scoring import Scorer, probe_features
 from service.settings import ServiceSettings
 from service.terms import default_policy, load_policy
 from service.web import install_web
 
-__all__ = ["app_from_env", "create_app", "model_source"]
+__all__ = ["app_from_env", "create_app", "model_source", "served_copy"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,14 @@ def model_source(settings: ServiceSettings) -> ModelSource:
     return RegistryAlias(settings.registry_uri, settings.model_name, settings.model_alias)
 
 
+def served_copy(settings: ServiceSettings) -> ServedCopy | None:
+    """Where workers keep the registry model they serve, for their next start; none for a
+    bundle directory (it is on local disk already) or when the setting is off."""
+    if settings.model_dir is not None or not settings.keep_served_model:
+        return None
+    return ServedCopy(settings.served_model_dir)
+
+
 def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.today) -> FastAPI:
     """The service for these settings; `today` is the clock of decisions (a test seam)."""
     metrics = ServiceMetrics()
@@ -64,7 +78,11 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
             settings.ledger_url, cache_mb=settings.sqlite_cache_mb, background_checkpoints=True
         )
         migrate_service_tables(store.engine)
-        host = ModelHost(model_source(settings), probe=lambda: probe_features(store, today()))
+        host = ModelHost(
+            model_source(settings),
+            probe=lambda: probe_features(store, today()),
+            copy=served_copy(settings),
+        )
         policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
         scorer = Scorer(store, host, today, policy, settings.memory_ledger_max_rows)
         app.state.service = ServiceState(
@@ -74,7 +92,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
             ingestor=Ingestor(store, today),
         )  # fmt: skip
         try:
-            host.reload()
+            host.start()
             metrics.serving(host.model.version)
         except ModelReloadRefused as error:
             log.error("no model loaded at start: %s", error)
@@ -83,6 +101,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
             yield
         finally:
             watch.stop()
+            host.stop()
             app.state.service.keys.close()
             app.state.service.audit.close()
             store.close()

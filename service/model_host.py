@@ -6,14 +6,25 @@ probabilities in [0, 1], p_severe ≤ p_late and known grades; it explains them)
 swapped in, by a single reference assignment under a lock, so a request sees either the old
 model or the new one, never a mix. A model that fails any step never replaces a working one;
 the outcome of the last reload is kept for the readiness probe.
+
+A worker starts (`ModelHost.start`) from its `ServedCopy` when it has one: the files of the model
+it served last, kept on local disk. They pass the same checks as any candidate, the worker
+serves at once, and it asks the source in the background, swapping in what the source holds
+if it moved meanwhile. Fetching from the registry takes seconds (importing MLflow is most of
+them), and fails while the registry is out of reach: a restart needs neither.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
+import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +37,7 @@ import pandas as pd
 from features.errors import CreditRiskError
 from features.grades import GRADES
 from features.point_in_time import FEATURES
-from features.scoring_model import MANIFEST, ScoringModel
+from features.scoring_model import MANIFEST, InvalidModelBundle, ScoringModel
 from service.errors import ModelNotReady, ModelReloadRefused
 
 __all__ = [
@@ -35,8 +46,11 @@ __all__ = [
     "ModelSource",
     "RegistryAlias",
     "ReloadOutcome",
+    "ServedCopy",
     "check_model",
 ]
+
+log = logging.getLogger(__name__)
 
 Probe = Callable[[], pd.DataFrame]  # feature rows a candidate model must score sensibly
 
@@ -118,6 +132,77 @@ class RegistryAlias:
             return None
 
 
+_SERVED = "served.json"  # in a source's folder: which copy it holds, of what
+_STALE_STAGING_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class ServedCopy:
+    """The files of the last model each source served, under `root`, a folder per source.
+
+    A copy is the bundle as fetched (its manifest is checked again when loaded) in a folder of
+    its own, and `served.json` naming it with the source's pointer and the model's version; both
+    are replaced atomically, so a worker killed while keeping a copy leaves the previous one,
+    and workers keeping copies at the same time leave one of theirs."""
+
+    root: Path
+
+    def load(self, source: ModelSource) -> tuple[ScoringModel, str] | None:
+        """The model and the source's pointer when it was served; None without a copy, or
+        when the copy is unreadable (it is then ignored, and replaced by the next reload)."""
+        folder = self.folder_of(source)
+        try:
+            served = json.loads((folder / _SERVED).read_text(encoding="utf-8"))
+            if served.get("source") != source.description:
+                return None  # another source whose description hashes alike: not this one
+            return ScoringModel.load(folder / str(served["copy"])), str(served["pointer"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, InvalidModelBundle) as error:
+            log.warning("the local copy of the served model in %s is ignored: %s", folder, error)
+            return None
+
+    def keep(self, source: ModelSource, pointer: str, version: str, bundle: Path) -> None:
+        """Keep the bundle at `bundle`, which the source gave for `pointer`, as its copy."""
+        folder = self.folder_of(source)
+        folder.mkdir(parents=True, exist_ok=True)
+        # A folder of its own each time: a copy is never changed in place, so a worker reading
+        # the previous one (or one spoilt on disk) is never given a mix.
+        name = f"{_file_safe(pointer)}-{uuid.uuid4().hex[:12]}"
+        staged = folder / f".staged-{name}"
+        shutil.copytree(bundle, staged)
+        staged.rename(folder / name)
+        served = {"source": source.description, "pointer": pointer, "version": version,
+                  "copy": name}  # fmt: skip
+        written = folder / f".{_SERVED}-{name}"
+        written.write_text(json.dumps(served, indent=1), encoding="utf-8")
+        os.replace(written, folder / _SERVED)
+        current = json.loads((folder / _SERVED).read_text(encoding="utf-8")).get("copy")
+        _prune(folder, {name, current})
+
+    def folder_of(self, source: ModelSource) -> Path:
+        """Where the copy of what `source` served is kept."""
+        return self.root / hashlib.sha256(source.description.encode()).hexdigest()[:16]
+
+
+def _prune(folder: Path, kept: set[str]) -> None:
+    """Earlier copies go; `kept` stays (this copy, and the one named now, should another worker
+    have named its own since), and what workers are staging, unless a worker killed while
+    staging left it there long ago."""
+    for entry in folder.iterdir():
+        staging = entry.name.startswith(".")
+        if staging and time.time() - entry.stat().st_mtime < _STALE_STAGING_SECONDS:
+            continue
+        if entry.is_dir() and entry.name not in kept:
+            shutil.rmtree(entry, ignore_errors=True)
+        elif staging and entry.is_file():
+            entry.unlink(missing_ok=True)
+
+
+def _file_safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:40]
+
+
 @dataclass(frozen=True)
 class ReloadOutcome:
     """What the last reload did, for /health/ready and /v1/model."""
@@ -162,10 +247,13 @@ class ModelHost:
         source: ModelSource,
         probe: Probe,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        copy: ServedCopy | None = None,
     ) -> None:
         self.source = source
         self._probe = probe
         self._clock = clock
+        self._copy = copy  # where the model served is kept for the next start, if anywhere
+        self._confirming: threading.Thread | None = None
         self._model: ScoringModel | None = None
         self._loaded_at: datetime | None = None
         self._last: ReloadOutcome | None = None
@@ -202,7 +290,7 @@ class ModelHost:
             started = time.perf_counter()
             pointer = self.source.pointer()
             try:
-                candidate = self._candidate()
+                candidate = self._candidate(pointer)
             # InvalidModelBundle (corrupted, truncated) is a CreditRiskError like the others.
             except (CreditRiskError, OSError) as error:
                 self._pointer = pointer  # refused: not retried until the source moves again
@@ -223,13 +311,79 @@ class ModelHost:
             return None
         return self.reload()
 
-    def _candidate(self) -> ScoringModel:
+    def start(self) -> ReloadOutcome:
+        """A worker's first load: the local copy of the model served last, when there is one
+        and it passes the checks, while a background thread asks the source whether it moved
+        meanwhile (and reloads if so); else `reload`, which raises like it."""
+        started = time.perf_counter()
+        kept = self._copy.load(self.source) if self._copy is not None else None
+        if kept is None:
+            return self.reload()
+        model, pointer = kept
+        try:
+            check_model(model, self._probe())
+        except ModelReloadRefused as error:
+            log.warning("the local copy of the served model is refused: %s", error)
+            return self.reload()
+        with self._lock:
+            self._model, self._loaded_at, self._pointer = model, self._clock(), pointer
+            self._last = self._outcome(
+                True, started, model.version,
+                f"started from the local copy of version {model.version}; asking the source "
+                "whether it moved",
+            )  # fmt: skip
+            started_from = self._last
+        self._confirming = threading.Thread(
+            target=self._confirm, args=(started_from,), name="model-confirm", daemon=True
+        )
+        self._confirming.start()
+        return started_from
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Wait for the start's question to the source, if it is still out."""
+        if self._confirming is not None:
+            self._confirming.join(timeout)
+
+    def _confirm(self, started_from: ReloadOutcome) -> None:
+        """After a start from the local copy: reload if the source moved, else say what it
+        answered (unless a reload came first)."""
+        started = time.perf_counter()
+        pointer = self.source.pointer()
+        if pointer is not None and pointer != self._pointer:
+            try:
+                self.reload()
+            except ModelReloadRefused as error:
+                log.error("the source moved while the worker was down, and was refused: %s", error)
+            return
+        version = started_from.version
+        answer = (
+            f"started from the local copy of version {version}, which the source still serves"
+            if pointer is not None
+            else f"serving the local copy of version {version}: the source named no model (out "
+            "of reach, or the alias removed); it is asked again at the next reload or watch"
+        )
+        with self._lock:
+            if self._last is started_from:
+                self._last = self._outcome(True, started, version, answer)
+
+    def _candidate(self, pointer: str | None) -> ScoringModel:
         with tempfile.TemporaryDirectory(prefix="credit-risk-model-") as workdir:
             bundle = self.source.fetch(Path(workdir))
             # The bundle is read whole into memory: the temporary copy can go afterwards.
             candidate = ScoringModel.load(bundle)
-        check_model(candidate, self._probe())
+            check_model(candidate, self._probe())
+            if self._copy is not None and pointer is not None:
+                self._keep(pointer, candidate.version, bundle)
         return candidate
+
+    def _keep(self, pointer: str, version: str, bundle: Path) -> None:
+        """The copy for the next start; a copy that cannot be written only costs that start
+        its head start."""
+        assert self._copy is not None
+        try:
+            self._copy.keep(self.source, pointer, version, bundle)
+        except OSError as error:
+            log.warning("no local copy of model %s kept: %s", version, error)
 
     def _serving(self) -> str:
         if self._model is None:

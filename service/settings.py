@@ -32,6 +32,11 @@ class ServiceSettings(BaseSettings):
     # Each worker checks this often whether the alias moved (or the bundle changed) and then
     # reloads; 0 turns the watch off (reload through POST /v1/model/reload only).
     model_watch_seconds: float = Field(30.0, ge=0)
+    # A worker keeps the files of the registry model it serves under <data_dir>/served-model
+    # and its next start serves them at once (then asks the registry whether the alias moved
+    # meanwhile): a restart takes seconds less, and works while the registry is out of reach.
+    # Off: every start fetches from the registry first.
+    keep_served_model: bool = True
     policy_path: Path | None = None  # the analyst's terms policy (TOML); default: the shipped one
     max_batch: int = Field(10_000, ge=1)
     # Threads answering requests in each worker. Scoring holds Python's global lock: with more
@@ -53,6 +58,10 @@ class ServiceSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'credit_risk.db').as_posix()}"
+
+    @property
+    def served_model_dir(self) -> Path:
+        return self.data_dir / "served-model"
 
     @property
     def registry_uri(self) -> str:

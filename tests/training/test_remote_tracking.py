@@ -53,6 +53,7 @@ SHORT = ["--holdout-months", "3", "--validation-months", "3"]
 class TrackingServer:
     uri: str
     artifacts: Path  # where the server stores the artifacts it is sent
+    process: subprocess.Popen[bytes]
 
 
 def _free_port() -> int:
@@ -118,7 +119,7 @@ def tracking_server(tmp_path: Path) -> Iterator[TrackingServer]:
                                   env=environment, start_new_session=True)  # fmt: skip
     try:
         _wait_until_ready(server, uri, log)
-        yield TrackingServer(uri, folder / "artifacts")
+        yield TrackingServer(uri, folder / "artifacts", server)
     finally:
         _stop(server)
 
@@ -182,3 +183,19 @@ def test_train_promote_and_serve_through_a_remote_tracking_server(
     local = [path.name for path in data_dir.iterdir() if path.name.startswith("ml")]
     assert local == []
     assert list(workdir.iterdir()) == []
+
+    # The tracking server goes down: a restart serves the champion from the local copy the
+    # service kept, and says that the registry did not answer.
+    _stop(tracking_server.process)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once, not in minutes
+    with signed_in(create_app(settings, today=lambda: TODAY)) as service:
+        ready = service.get("/health/ready")
+        score = service.post("/v1/score", json={"customer_id": "C00001"})
+        service.app.state.service.host.stop(60)  # type: ignore[attr-defined]
+        answered = service.get("/health/ready").json()
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["model_version"] == bundle.version
+    assert score.status_code == 200
+    assert score.json()["model_version"] == bundle.version
+    assert answered["ready"] is True
+    assert "the source named no model (out of reach" in answered["last_reload"]["message"]
