@@ -339,8 +339,10 @@ class ModelHost:
         self._confirming.start()
         return started_from
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Wait for the start's question to the source, if it is still out."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Wait a while for the start's question to the source, if it is still out (a registry
+        out of reach may take MLflow minutes of retries: a stopping worker does not wait them
+        out)."""
         if self._confirming is not None:
             self._confirming.join(timeout)
 
