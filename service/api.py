@@ -15,7 +15,17 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import sqlalchemy as sa
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    Security,
+)
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from features.ledger import LedgerStore
@@ -87,12 +97,12 @@ async def get_scorer(state: Annotated[ServiceState, Depends(get_state)]) -> Scor
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
-Scoring = Annotated[ApiKey, Depends(require(Permission.SCORE))]
-Reading = Annotated[ApiKey, Depends(require(Permission.READ))]
-Ingesting = Annotated[ApiKey, Depends(require(Permission.INGEST))]
-ModelAdmin = Annotated[ApiKey, Depends(require(Permission.MODEL))]
-PolicyReader = Annotated[ApiKey, Depends(require(Permission.POLICY))]
-Auditing = Annotated[ApiKey, Depends(require(Permission.AUDIT))]
+Scoring = Annotated[ApiKey, Security(require(Permission.SCORE))]
+Reading = Annotated[ApiKey, Security(require(Permission.READ))]
+Ingesting = Annotated[ApiKey, Security(require(Permission.INGEST))]
+ModelAdmin = Annotated[ApiKey, Security(require(Permission.MODEL))]
+PolicyReader = Annotated[ApiKey, Security(require(Permission.POLICY))]
+Auditing = Annotated[ApiKey, Security(require(Permission.AUDIT))]
 IdempotencyKey = Annotated[
     str | None,
     Header(
