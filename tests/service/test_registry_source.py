@@ -40,60 +40,6 @@ def _register(tracking_uri: str, artifacts: Path, bundle: Path) -> str:
     return version
 
 
-def test_the_champion_is_fetched_checked_and_served(
-    tmp_path: Path, data_dir: Path, model_dir: Path
-) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    version = _register(uri, tmp_path / "artifacts", model_dir)
-    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri)
-    with signed_in(create_app(settings, today=lambda: TODAY)) as client:
-        # No champion yet: alive, not ready, and it says why.
-        ready = client.get("/health/ready")
-        assert ready.status_code == 503
-        assert "champion" in ready.json()["last_reload"]["message"]
-        MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, version)
-        reloaded = client.post("/v1/model/reload")
-        assert reloaded.status_code == 200, reloaded.text
-        assert "MLflow model 'credit-risk'@champion" in reloaded.json()["source"]
-        assert client.get("/health/ready").status_code == 200
-        score = client.post("/v1/score", json={"customer_id": "C00001"})
-        assert score.json()["model_version"] == "test-v1"
-
-
-def test_moving_the_alias_swaps_the_model_in_every_worker(
-    tmp_path: Path, data_dir: Path, model_dir: Path
-) -> None:
-    """No reload request: each worker watches the alias and follows it."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    first = _register(uri, tmp_path / "artifacts", model_dir)
-    model = ScoringModel.load(model_dir)
-    renamed = dataclasses.replace(model, metadata={**model.metadata, "version": "test-v2"})
-    second = ModelRegistry(uri).log_bundle(
-        renamed.save(tmp_path / "v2"),
-        input_example=pd.DataFrame(np.zeros((2, len(FEATURES))), columns=list(FEATURES)),
-        loader=load_predictor,
-        run_id=MlflowClient(uri)
-        .create_run(MlflowClient(uri).get_experiment_by_name("service-test").experiment_id)
-        .info.run_id,
-    )
-    MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, first)
-    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri, model_watch_seconds=0.2)
-    with signed_in(create_app(settings, today=lambda: TODAY)) as client:
-
-        def served() -> str:
-            return str(
-                client.post("/v1/score", json={"customer_id": "C00001"}).json()["model_version"]
-            )
-
-        assert served() == "test-v1"
-        MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, second)
-        deadline = time.monotonic() + 30
-        while served() != "test-v2" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert served() == "test-v2"
-        assert client.get("/v1/model").json()["last_reload"]["ok"] is True
-
-
 def _two_versions(uri: str, tmp_path: Path, model_dir: Path) -> tuple[str, str]:
     """Versions test-v1 and test-v2 of the same model, registered; no alias set."""
     first = _register(uri, tmp_path / "artifacts", model_dir)
@@ -119,6 +65,44 @@ def _settled(client: TestClient, timeout: float = 60.0) -> dict[str, Any]:
     client.app.state.service.host.stop(timeout)  # type: ignore[attr-defined]
     reload: dict[str, Any] = client.get("/health/ready").json()["last_reload"]
     return reload
+
+
+def test_the_champion_is_fetched_checked_and_served(
+    tmp_path: Path, data_dir: Path, model_dir: Path
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    version = _register(uri, tmp_path / "artifacts", model_dir)
+    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri)
+    with signed_in(create_app(settings, today=lambda: TODAY)) as client:
+        # No champion yet: alive, not ready, and it says why.
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        assert "champion" in ready.json()["last_reload"]["message"]
+        MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, version)
+        reloaded = client.post("/v1/model/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        assert "MLflow model 'credit-risk'@champion" in reloaded.json()["source"]
+        assert client.get("/health/ready").status_code == 200
+        score = client.post("/v1/score", json={"customer_id": "C00001"})
+        assert score.json()["model_version"] == "test-v1"
+
+
+def test_moving_the_alias_swaps_the_model_in_every_worker(
+    tmp_path: Path, data_dir: Path, model_dir: Path
+) -> None:
+    """No reload request: each worker watches the alias and follows it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first, second = _two_versions(uri, tmp_path, model_dir)
+    MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, first)
+    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri, model_watch_seconds=0.2)
+    with signed_in(create_app(settings, today=lambda: TODAY)) as client:
+        assert _served(client) == "test-v1"
+        MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, second)
+        deadline = time.monotonic() + 30
+        while _served(client) != "test-v2" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _served(client) == "test-v2"
+        assert client.get("/v1/model").json()["last_reload"]["ok"] is True
 
 
 def test_a_restart_serves_the_local_copy_while_the_registry_names_no_champion(
