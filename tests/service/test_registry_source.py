@@ -56,6 +56,12 @@ def _two_versions(uri: str, tmp_path: Path, model_dir: Path) -> tuple[str, str]:
     return first, second
 
 
+def _champion(uri: str, version: str, data_dir: Path, watch_seconds: float) -> ServiceSettings:
+    """The version made champion in the registry at `uri`, and the settings of a service on it."""
+    MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, version)
+    return ServiceSettings(data_dir=data_dir, tracking_uri=uri, model_watch_seconds=watch_seconds)
+
+
 def _served(client: TestClient) -> str:
     return str(client.post("/v1/score", json={"customer_id": "C00001"}).json()["model_version"])
 
@@ -93,8 +99,7 @@ def test_moving_the_alias_swaps_the_model_in_every_worker(
     """No reload request: each worker watches the alias and follows it."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first, second = _two_versions(uri, tmp_path, model_dir)
-    MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, first)
-    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri, model_watch_seconds=0.2)
+    settings = _champion(uri, first, data_dir, watch_seconds=0.2)
     with signed_in(create_app(settings, today=lambda: TODAY)) as client:
         assert _served(client) == "test-v1"
         MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, second)
@@ -112,8 +117,7 @@ def test_a_restart_serves_the_local_copy_while_the_registry_names_no_champion(
     test for a registry server that is down), the last champion serves on."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     version = _register(uri, tmp_path / "artifacts", model_dir)
-    MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, version)
-    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri, model_watch_seconds=0)
+    settings = _champion(uri, version, data_dir, watch_seconds=0)
     with signed_in(create_app(settings, today=lambda: TODAY)) as client:
         assert _served(client) == "test-v1"
         assert _settled(client)["message"] == "loaded and checked"
@@ -135,9 +139,8 @@ def test_a_restart_follows_the_alias_moved_while_the_service_was_down(
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first, second = _two_versions(uri, tmp_path, model_dir)
-    MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, first)
     # No watch: only the start's own question to the registry can bring the new version in.
-    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri, model_watch_seconds=0)
+    settings = _champion(uri, first, data_dir, watch_seconds=0)
     with signed_in(create_app(settings, today=lambda: TODAY)) as client:
         assert _served(client) == "test-v1"
     MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, second)
@@ -157,8 +160,7 @@ def test_a_corrupted_local_copy_is_ignored_and_replaced(
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     version = _register(uri, tmp_path / "artifacts", model_dir)
-    MlflowClient(uri).set_registered_model_alias(DEFAULT_MODEL_NAME, CHAMPION, version)
-    settings = ServiceSettings(data_dir=data_dir, tracking_uri=uri, model_watch_seconds=0)
+    settings = _champion(uri, version, data_dir, watch_seconds=0)
     copy = served_copy(settings)
     assert copy is not None
     with signed_in(create_app(settings, today=lambda: TODAY)) as client:
