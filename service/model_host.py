@@ -306,10 +306,12 @@ class ModelHost:
     def reload_if_moved(self) -> ReloadOutcome | None:
         """Reload when the source points at something new since the last fetch (the alias
         moved, the bundle was replaced); None when nothing moved. Raises like `reload`."""
-        pointer = self.source.pointer()
-        if pointer is None or pointer == self._pointer:
-            return None
-        return self.reload()
+        return self.reload() if self._moved(self.source.pointer()) else None
+
+    def _moved(self, pointer: str | None) -> bool:
+        """Whether the source's pointer names something other than what was last fetched
+        (None: the source could not tell, which is no move)."""
+        return pointer is not None and pointer != self._pointer
 
     def start(self) -> ReloadOutcome:
         """A worker's first load: the local copy of the model served last, when there is one
@@ -351,7 +353,7 @@ class ModelHost:
         answered (unless a reload came first)."""
         started = time.perf_counter()
         pointer = self.source.pointer()
-        if pointer is not None and pointer != self._pointer:
+        if self._moved(pointer):
             try:
                 self.reload()
             except ModelReloadRefused as error:
