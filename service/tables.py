@@ -70,8 +70,9 @@ decision = Table(
     PrimaryKeyConstraint("entry", name="pk_decision"),
     Index("ux_decision_decision_id", "decision_id", unique=True),
     Index("ix_decision_decided_at", "decided_at"),
-    Index("ix_decision_customer_id", "customer_id", "decided_at"),
-    Index("ix_decision_siren", "siren", "decided_at"),
+    # A subject's decisions, newest entry first (`AuditLog.find`).
+    Index("ix_decision_customer_id", "customer_id", "entry"),
+    Index("ix_decision_siren", "siren", "entry"),
 )
 
 # The JSON of up to CHUNK_ITEMS consecutive items of a batch, compressed together: the answers

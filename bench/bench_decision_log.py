@@ -1,0 +1,139 @@
+"""Decision log benchmark: writing a batch's decisions and listing a customer's, on a grown log.
+
+Two SQLite logs hold the same decisions (--decisions of them, over --customers accounts), one
+with the schema before the per-customer and per-SIREN indexes followed the log's order
+(revision s0002: indexed by time stamp), one at the latest revision. Prints, measured side by
+side in one run (medians, the two logs alternating):
+- appending a batch of --batch decisions, as `POST /v1/score/batch` logs them;
+- listing a customer's newest 100 decisions, as `GET /v1/decisions?customer_id=` does;
+- the files' sizes.
+
+    .venv/bin/python bench/bench_decision_log.py [--decisions 1000000] [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from alembic import command
+from alembic.config import Config
+from rich.progress import Progress
+
+from features.ledger import LedgerStore
+from service.answers import ScoreAnswer, SubjectAnswer
+from service.audit import AuditLog, DecisionFilter
+from service.decision_ids import new_decision_ids
+from service.records import MIGRATIONS
+from service.schemas import ScoreRequest
+
+OLD = "s0002"  # customer and SIREN indexes by time stamp
+AS_OF = date(2026, 11, 30)
+GRADES = "ABCDE"
+
+
+def open_log(path: Path, revision: str) -> tuple[LedgerStore, AuditLog]:
+    store = LedgerStore.open(f"sqlite:///{path}", cache_mb=64)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    return store, AuditLog(store.engine)
+
+
+def decisions(
+    pick: random.Random, customers: int, count: int
+) -> tuple[list[ScoreRequest], list[ScoreAnswer]]:
+    """`count` decisions about customers drawn at random, as a batch answers them."""
+    requests, answers = [], []
+    for decision_id in new_decision_ids(count):
+        number = pick.randrange(customers)
+        customer_id, siren = f"C{number:05d}", f"{100_000_000 + number * 37:09d}"
+        amount = round(pick.uniform(500, 50_000), 2)
+        p_late = round(pick.random(), 4)
+        requests.append(ScoreRequest(customer_id=customer_id, amount=amount))
+        answers.append(answer(decision_id, customer_id, siren, p_late))
+    return requests, answers
+
+
+def answer(decision_id: UUID, customer_id: str, siren: str, p_late: float) -> ScoreAnswer:
+    return ScoreAnswer(
+        decision_id=decision_id, as_of=AS_OF,
+        subject=SubjectAnswer(customer_id=customer_id, siren=siren, name=None, prospect=False,
+                              basis="payment history with the supplier and company data"),
+        p_late=p_late, p_severe=round(p_late / 3, 4), expected_days_late=3.5,
+        due_date=AS_OF + timedelta(days=30), expected_payment_date=AS_OF + timedelta(days=33),
+        grade=GRADES[min(int(p_late * 5), 4)], reasons=None, review_required=False,
+        review_reason=None, model_version="bench", policy_version=None, terms=None,
+    )  # fmt: skip
+
+
+def record(log: AuditLog, batch: tuple[list[ScoreRequest], list[ScoreAnswer]]) -> None:
+    log.record(*batch, caller="bench", key_id=None, channel="batch", policy_version=None)
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--decisions", type=int, default=1_000_000, help="decisions logged first")
+    parser.add_argument("--customers", type=int, default=2_000)
+    parser.add_argument("--batch", type=int, default=10_000, help="decisions of a measured batch")
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-decision-log-") as folder:
+        logs = {
+            f"by time stamp ({OLD})": open_log(Path(folder) / "old.db", OLD),
+            "by entry (latest)": open_log(Path(folder) / "new.db", "head"),
+        }
+        pick = random.Random(11)
+        with Progress() as progress:
+            task = progress.add_task("filling both logs", total=args.decisions)
+            for start in range(0, args.decisions, args.batch):
+                batch = decisions(pick, args.customers, min(args.batch, args.decisions - start))
+                for _, log in logs.values():
+                    record(log, batch)
+                progress.advance(task, len(batch[0]))
+
+        appends: dict[str, list[float]] = {name: [] for name in logs}
+        lists: dict[str, list[float]] = {name: [] for name in logs}
+        for _ in range(args.repeat):
+            batch = decisions(pick, args.customers, args.batch)
+            asked = [f"C{pick.randrange(args.customers):05d}" for _ in range(20)]
+            for name, (_, log) in logs.items():
+                appends[name].append(timed(lambda log=log, b=batch: record(log, b)))
+                for customer_id in asked:
+                    criteria = DecisionFilter(customer_id=customer_id, limit=100)
+                    lists[name].append(timed(lambda log=log, c=criteria: log.find(c)))
+
+        lists_run = len(next(iter(lists.values())))
+        print(f"\nDecision log of {args.decisions:,} decisions over {args.customers:,} customers "
+              f"(SQLite), medians of {args.repeat} batches and {lists_run:,} lists:")  # fmt: skip
+        old, new = logs
+        for name, (store, _) in logs.items():
+            size = Path(str(store.engine.url.database)).stat().st_size / 1e6
+            print(f"  {name:<24} append {args.batch:,}: {statistics.median(appends[name]):.3f} s"
+                  f" ({args.batch / statistics.median(appends[name]):,.0f} rows/s); "
+                  f"a customer's newest 100: {1e3 * statistics.median(lists[name]):.1f} ms; "
+                  f"file {size:,.0f} MB")  # fmt: skip
+            store.close()
+        ratio = statistics.median(appends[new]) / statistics.median(appends[old])
+        listed = statistics.median(lists[new]) / statistics.median(lists[old])
+        print(f"  ratio latest / {OLD}: append {ratio:.2f}, list {listed:.2f}")
+
+
+if __name__ == "__main__":
+    main()
