@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -336,10 +335,11 @@ class ModelRegistry:
         version = registered.aliases.get(alias)
         return None if version is None else str(version)
 
-    def download(self, alias_or_version: str | int, dst: Path | None = None) -> Path:
-        """A local copy of a version's bundle directory (into `dst`, else a new temporary one)."""
+    def download(self, alias_or_version: str | int, dst: Path) -> Path:
+        """A local copy of a version's bundle directory, in the folder `dst` (the caller's to
+        remove: a scratch folder of its own, or where the copy is kept)."""
         version = self._resolve(alias_or_version)
-        target = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="credit-risk-"))
+        target = Path(dst)
         # Not a models:/ URI: MLflow resolves those with the global registry URI, not ours.
         source = self.client.get_model_version_download_uri(self.name, version)
         local = mlflow.artifacts.download_artifacts(

@@ -221,7 +221,8 @@ def decide_promotion(
 def _holdout_metrics(registry: ModelRegistry, version: str, data: TrainingData) -> dict[str, float]:
     from training.evaluation import evaluate
 
-    model = ScoringModel.load(registry.download(version))
+    with tempfile.TemporaryDirectory(prefix="credit-risk-") as scratch:  # loaded in memory
+        model = ScoringModel.load(registry.download(version, Path(scratch)))
     rows = data.rows("holdout")
     scored = pd.concat(
         [data.outcomes.loc[rows, ["late", "severe", "days_late"]],

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,9 +146,9 @@ class ModelArtifactsCache:
 
     _value: ModelArtifacts | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _workdir: Path = field(
-        default_factory=lambda: Path(tempfile.mkdtemp(prefix="credit-risk-model-card-"))
-    )
+    # Where a registry model's plots are fetched to: made on the first fetch, removed with
+    # the cache (at the latest when the process ends).
+    _workdir: Path | None = field(default=None, init=False)
 
     def current(self, model: ScoringModel) -> ModelArtifacts | None:
         """The artifacts if fetched for this model version, else None (not yet)."""
@@ -159,7 +161,7 @@ class ModelArtifactsCache:
             if found is not None:
                 return found
             if isinstance(source, RegistryAlias):
-                folder = self._workdir / re.sub(r"[^A-Za-z0-9_.-]", "_", model.version)
+                folder = self._scratch() / re.sub(r"[^A-Za-z0-9_.-]", "_", model.version)
                 folder.mkdir(parents=True, exist_ok=True)
                 found = _registry_artifacts(model, source, folder)
             elif isinstance(source, BundleDirectory):
@@ -168,6 +170,12 @@ class ModelArtifactsCache:
                 found = ModelArtifacts(model.version, False)
             self._value = found
             return found
+
+    def _scratch(self) -> Path:
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="credit-risk-model-card-"))
+            weakref.finalize(self, shutil.rmtree, self._workdir, ignore_errors=True)
+        return self._workdir
 
 
 @dataclass(frozen=True)

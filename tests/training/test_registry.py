@@ -155,7 +155,7 @@ def test_aliases_start_unset(registry: ModelRegistry) -> None:
     assert registry.version_of(CHALLENGER) is None
     assert registry.history() == []
     with pytest.raises(UnknownModelVersion, match="no version with alias 'champion'"):
-        registry.download(CHAMPION)
+        registry.download(CHAMPION, Path("never-made"))
     with pytest.raises(UnknownModelVersion, match="has no version 9"):
         registry.set_challenger("9")
 
@@ -237,7 +237,8 @@ def test_the_champion_bundle_downloads_unchanged(
     assert sorted(p.relative_to(bundle) for p in bundle.rglob("*") if p.is_file()) == files
     for name in files:
         assert (bundle / name).read_bytes() == (original / name).read_bytes()
-    assert registry.download("1").joinpath("model.json").read_text() == '{"coefficient": 1.0}'
+    again = registry.download("1", tmp_path / "again")
+    assert again.joinpath("model.json").read_text() == '{"coefficient": 1.0}'
 
 
 def test_the_champion_loads_as_a_pyfunc_model(

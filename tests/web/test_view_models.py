@@ -3,8 +3,10 @@ invoice, company search, exposure buckets, and where the model card finds plots.
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from features.errors import InvalidSiren
 from features.ledger import LedgerStore
 from features.scoring_model import ScoringModel
-from service.model_host import BundleDirectory
+from service.model_host import BundleDirectory, RegistryAlias
 from service.terms.rules import DUNNING_CHANNELS, PAYMENT_METHODS, SETTLE_RULES, TONES
 from service.web.dunning import DueMarker, plan_steps, standing, timeline
 from service.web.exposure import BUCKETS, customer_exposure
@@ -126,6 +128,29 @@ def test_the_model_card_finds_plots_beside_a_bundle(model_dir: Path, tmp_path: P
     found = ModelArtifactsCache().refresh(model, BundleDirectory(bundle))
     assert found.plots == ("roc_late.png",)
     assert not found.registry
+
+
+# MLflow's SQLAlchemy store uses the `noload` strategy, deprecated in SQLAlchemy 2.1.
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
+def test_the_model_card_scratch_is_made_on_a_registry_fetch_and_removed_with_it(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    model = ScoringModel.load(model_dir)
+    ModelArtifactsCache().refresh(model, BundleDirectory(model_dir))
+    assert list(scratch.iterdir()) == []  # a bundle directory's plots are beside it
+    cache = ModelArtifactsCache()
+    registry = RegistryAlias(f"sqlite:///{tmp_path / 'mlflow.db'}", "credit-risk", "champion")
+    found = cache.refresh(model, registry)
+    assert found.registry
+    assert found.champion is None  # an empty registry: nothing to show
+    [made] = scratch.iterdir()
+    assert made.name.startswith("credit-risk-model-card-")
+    del cache
+    gc.collect()
+    assert not made.exists()
 
 
 def test_headline_metrics_are_the_models_own() -> None:
