@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 
 from features.errors import CreditRiskError
+from features.scoring_model import ScoringModel
 from training.evaluation import metric_key
 
 with warnings.catch_warnings():
@@ -339,14 +341,18 @@ class ModelRegistry:
         """A local copy of a version's bundle directory, in the folder `dst` (the caller's to
         remove: a scratch folder of its own, or where the copy is kept)."""
         version = self._resolve(alias_or_version)
-        target = Path(dst)
         # Not a models:/ URI: MLflow resolves those with the global registry URI, not ours.
         source = self.client.get_model_version_download_uri(self.name, version)
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=source, dst_path=str(target), tracking_uri=self.tracking_uri
+            artifact_uri=source, dst_path=str(dst), tracking_uri=self.tracking_uri
         )
         flavor = Model.load(local).flavors["python_function"]
         return Path(local) / flavor["artifacts"][BUNDLE_ARTIFACT]["path"]
+
+    def load(self, alias_or_version: str | int) -> ScoringModel:
+        """A version's model, read into memory from a download that is removed afterwards."""
+        with tempfile.TemporaryDirectory(prefix="credit-risk-") as scratch:
+            return ScoringModel.load(self.download(alias_or_version, Path(scratch)))
 
     def metrics_of(self, alias_or_version: str | int) -> dict[str, float]:
         """The metrics of the run that logged a version ({} when it has no run)."""

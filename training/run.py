@@ -221,8 +221,7 @@ def decide_promotion(
 def _holdout_metrics(registry: ModelRegistry, version: str, data: TrainingData) -> dict[str, float]:
     from training.evaluation import evaluate
 
-    with tempfile.TemporaryDirectory(prefix="credit-risk-") as scratch:  # loaded in memory
-        model = ScoringModel.load(registry.download(version, Path(scratch)))
+    model = registry.load(version)
     rows = data.rows("holdout")
     scored = pd.concat(
         [data.outcomes.loc[rows, ["late", "severe", "days_late"]],

@@ -27,7 +27,6 @@ from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from cli import app
-from features.scoring_model import ScoringModel
 from service.app import create_app
 from service.settings import ServiceSettings
 from tests.conftest import require_part
@@ -174,7 +173,7 @@ def test_train_promote_and_serve_through_a_remote_tracking_server(
         score = service.post("/v1/score", json={"customer_id": "C00001"})
     assert score.status_code == 200, score.text
     assert f"@{CHAMPION} at {uri}" in model["source"]
-    bundle = ScoringModel.load(ModelRegistry(uri).download(CHAMPION, tmp_path / "champion"))
+    bundle = ModelRegistry(uri).load(CHAMPION)
     assert bundle.metadata["run_id"] == run.info.run_id
     assert score.json()["model_version"] == model["version"] == bundle.version
 
