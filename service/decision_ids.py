@@ -12,6 +12,8 @@ import os
 import time
 import uuid
 
+import numpy as np
+
 __all__ = ["new_decision_id", "new_decision_ids"]
 
 _VERSION = 7
@@ -24,14 +26,13 @@ def new_decision_id() -> uuid.UUID:
 
 
 def new_decision_ids(count: int) -> list[uuid.UUID]:
-    """`count` new ids, stamped with this millisecond (one clock read and one draw of random
-    bytes for all of them: a batch asks for ten thousand)."""
-    stamp = ((time.time_ns() // 1_000_000) & ((1 << 48) - 1)) << 80 | _VERSION << 76
-    drawn = os.urandom(10 * count)
-    made = []
-    for start in range(0, 10 * count, 10):
-        random = int.from_bytes(drawn[start : start + 10], "big")  # 80 bits, 74 of them kept
-        value = stamp | ((random >> 62) & 0xFFF) << 64  # 12 random bits
-        value |= _VARIANT << 62 | random & ((1 << 62) - 1)  # 62 random bits
-        made.append(uuid.UUID(int=value))
-    return made
+    """`count` new ids, stamped with this millisecond: one clock read and one draw of random
+    bytes for all of them, the version and variant bits set on all at once (a batch asks for
+    ten thousand)."""
+    stamp = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
+    made = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    made[:, :6] = np.frombuffer(stamp.to_bytes(6, "big"), dtype=np.uint8)  # 48 bits of time
+    made[:, 6] = _VERSION << 4 | made[:, 6] & 0x0F  # then 12 random bits
+    made[:, 8] = _VARIANT << 6 | made[:, 8] & 0x3F  # then 62 random bits
+    drawn = made.tobytes()
+    return [uuid.UUID(bytes=drawn[start : start + 16]) for start in range(0, 16 * count, 16)]

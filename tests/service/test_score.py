@@ -156,6 +156,32 @@ def test_a_batch_may_ask_for_scores_only(client: TestClient) -> None:
             assert with_terms[field] == without[field], field
 
 
+def test_each_item_of_a_batch_is_due_and_expected_from_its_own_day_and_terms(
+    client: TestClient,
+) -> None:
+    """Due date = decision day + terms; expected payment = due date + the expected delay,
+    rounded to a day, never before the decision day: for every item, whatever its day."""
+    terms_and_days_back = [(0, 0), (30, 1), (45, 400), (60, 31), (365, 2), (7, 90)]
+    items = [
+        {"customer_id": f"C{n:05d}", "terms_days": terms, "as_of": str(TODAY - timedelta(back))}
+        for n, (terms, back) in enumerate(terms_and_days_back, 1)
+    ]
+    response = client.post("/v1/score/batch", json={"items": items, "terms": False})
+    assert response.status_code == 200, response.text
+    for item, result in zip(items, response.json()["results"], strict=True):
+        day = date.fromisoformat(item["as_of"])
+        due = day + timedelta(days=item["terms_days"])
+        assert result["as_of"] == item["as_of"]
+        assert result["due_date"] == due.isoformat()
+        expected = date.fromisoformat(result["expected_payment_date"])
+        # the answer's delay is rounded to a tenth: the day it gives is within half a day of it
+        if expected > day:
+            assert abs((expected - due).days - result["expected_days_late"]) <= 0.55
+        else:
+            assert expected == day
+            assert (due - day).days + result["expected_days_late"] <= 0.55
+
+
 def test_batch_above_the_limit_is_refused(client: TestClient) -> None:
     items = [{"customer_id": "C00001"}] * 51  # the test app accepts 50
     response = client.post("/v1/score/batch", json={"items": items})
