@@ -38,6 +38,11 @@ _ROWS_PER_INSERT = 2_000
 # tenfold, small enough that reading one decision back unpacks a few hundred kilobytes.
 CHUNK_ITEMS = 100
 _COMPRESSION = 1  # zlib's fastest level: 31 MB of answers in 0.1 s, to a tenth of their size
+# SQLite's page cache while a batch's decisions are written: its rows land on the pages of
+# thousands of subjects in the per-subject indexes, which a pooled connection's cache (16 MB)
+# evicts and reads again within the batch. With 64 MB, 10,000 decisions go in in 0.12-0.14 s
+# instead of 0.17-0.19 s (a log of 800,000 decisions); the cache shrinks back afterwards.
+_BATCH_CACHE_KIB = 64 * 1024
 # A decision's columns in the order `_row` gives them (all but `entry`, which the database
 # numbers), and a chunk's.
 _ROW_COLUMNS = tuple(column.name for column in decision.c if column.name != "entry")
@@ -126,7 +131,7 @@ class AuditLog:
 
         def write() -> None:
             try:
-                with self.engine.begin() as connection:
+                with self.engine.begin() as connection, _page_cache(connection, _BATCH_CACHE_KIB):
                     context = _Context(_bound_time(connection.dialect, now), caller, key_id,
                                        channel, policy_version)  # fmt: skip
                     while (given := slices.get()) is not _END:
@@ -261,6 +266,21 @@ def _insert_batch(connection: sa.Connection, rows: _Items, context: _Context) ->
         chunks, values = _chunked(rows[start : start + _ROWS_PER_INSERT], context)
         _insert(connection, decision_chunk, _CHUNK_COLUMNS, chunks)
         _insert(connection, decision, _ROW_COLUMNS, values)
+
+
+@contextmanager
+def _page_cache(connection: sa.Connection, kib: int) -> Iterator[None]:
+    """On SQLite, a page cache of `kib` for the connection while the block runs, then the one
+    it had (a pooled connection outlives the batch); elsewhere nothing."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    had = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size={int(had)}")
 
 
 def _bound_time(dialect: sa.Dialect, moment: datetime) -> Any:
