@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import uuid
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,39 @@ def test_a_recording_gives_back_the_page_cache_it_raised(tmp_path: Path, fail: b
     with store.engine.connect() as connection:  # the pool's one connection, the writer's
         assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == -3 * 1024
     store.close()
+
+
+def test_a_batch_items_columns_hold_the_values_answered_to_the_last_bit(
+    store: LedgerStore,
+) -> None:
+    """The columns the log is filtered on (subject, grade, probabilities, amount, day, model)
+    hold each item's values as answered: floats of every precision, missing ones, text."""
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    draw = random.Random(11)
+    responses, requests = [], []
+    for i in range(2_500):
+        p_late = draw.random()
+        base = _response(i)
+        responses.append(dataclasses.replace(
+            base, p_late=p_late, p_severe=p_late * draw.random(), grade="ABCDE"[i % 5],
+            as_of=date(2025, 1, 1) + timedelta(days=i % 400), model_version=f"m{i % 3}",
+            subject=dataclasses.replace(base.subject, siren=None if i % 4 else f"{i:09d}"),
+        ))  # fmt: skip
+        amount = None if i % 7 == 0 else draw.uniform(0, 1e7)
+        requests.append(ScoreRequest(customer_id=f"C{i:05d}", amount=amount))
+    with log.recording(caller="t", key_id="k1", channel="batch", policy_version="p9") as record:
+        record(requests, responses, answers_json(responses))
+    logged = log.find(DecisionFilter(limit=3_000))[::-1]
+    assert len(logged) == len(responses)
+    for decision, response, request in zip(logged, responses, requests, strict=True):
+        assert decision.decision_id == str(response.decision_id)
+        assert (decision.p_late, decision.p_severe) == (response.p_late, response.p_severe)
+        assert decision.amount == request.amount
+        assert (decision.grade, decision.as_of) == (response.grade, response.as_of)
+        assert (decision.customer_id, decision.siren) == (
+            response.subject.customer_id,
+            response.subject.siren,
+        )
+        assert decision.model_version == response.model_version
+        assert (decision.caller, decision.channel, decision.policy_version) == ("t", "batch", "p9")
