@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -146,7 +146,7 @@ class Scorer:
         explained: Sequence[list[Reason] | None] = (
             _reasons(model, features) if explain else [None] * len(requests)
         )
-        outcomes = _outcomes(features, scores, days, [r.terms_days for r in requests])
+        outcomes = _outcomes(features, scores, as_of, days, [r.terms_days for r in requests])
         recommended: Sequence[dict[str, Any] | None] = (
             self._terms(requests, subjects, as_of, features, outcomes, directory)
             if self.policy is not None and terms
@@ -390,16 +390,14 @@ class _Outcome:
 
 
 def _outcomes(
-    features: np.ndarray, scores: Scores, days: np.ndarray, terms_days: Sequence[int]
+    features: np.ndarray,
+    scores: Scores,
+    as_of: Sequence[date],
+    days: np.ndarray,
+    terms_days: Sequence[int],
 ) -> list[_Outcome]:
-    """Rows as plain values in one pass (row-wise array access costs more than scoring), their
-    dates computed on arrays (`days`: the decision days, since 1970)."""
-    day = days.astype("datetime64[D]")
-    due = day + np.asarray(terms_days, dtype="timedelta64[D]")
-    # An expected payment before the decision day means "soon", not the past. (rint rounds
-    # halves to even, as round() does.)
-    late = np.rint(scores.expected_days_late).astype(np.int64).astype("timedelta64[D]")
-    expected = np.maximum(due + late, day)
+    """Rows as plain values in one pass (row-wise array access costs more than scoring)."""
+    due, expected = _due_and_expected(as_of, days, terms_days, scores.expected_days_late)
     columns = zip(
         [round(p, 4) for p in scores.p_late.tolist()],
         [round(p, 4) for p in scores.p_severe.tolist()],
@@ -407,11 +405,36 @@ def _outcomes(
         scores.grade.tolist(),
         (~(features[:, _COLUMN["has_history"]] > 0)).tolist(),
         (features[:, _COLUMN["sole_trader"]] == 1).tolist(),
-        due.tolist(),
-        expected.tolist(),
+        due,
+        expected,
         strict=True,
     )
     return [_Outcome(*values) for values in columns]
+
+
+# From this many rows, dates are computed on arrays; for fewer (a score's one) numpy's set-up
+# would cost more than it saves.
+_ARRAY_ROWS = 32
+
+
+def _due_and_expected(
+    as_of: Sequence[date], days: np.ndarray, terms_days: Sequence[int], late: np.ndarray
+) -> tuple[list[date], list[date]]:
+    """Each order's due date (decision day + terms) and expected payment date (due date + the
+    expected days late, rounded), never before the decision day: an expected payment before it
+    means "soon", not the past. `days` are the decision days since 1970."""
+    if len(as_of) < _ARRAY_ROWS:
+        due = [day + timedelta(days=terms) for day, terms in zip(as_of, terms_days, strict=True)]
+        expected = [
+            max(owed + timedelta(days=round(days_late)), day)
+            for owed, days_late, day in zip(due, late.tolist(), as_of, strict=True)
+        ]
+        return due, expected
+    day = days.astype("datetime64[D]")
+    owed = day + np.asarray(terms_days, dtype="timedelta64[D]")
+    # rint rounds halves to even, as round() does
+    delay = np.rint(late).astype(np.int64).astype("timedelta64[D]")
+    return owed.tolist(), np.maximum(owed + delay, day).tolist()
 
 
 def _answer(

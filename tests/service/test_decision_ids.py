@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from service.decision_ids import new_decision_id, new_decision_ids
 
 
@@ -25,11 +27,12 @@ def test_ids_carry_their_creation_time_and_sort_by_it() -> None:
     assert str(first) < str(second)  # the text sorts as the number does
 
 
-def test_ids_made_together_are_distinct_uuid7_of_one_millisecond() -> None:
+@pytest.mark.parametrize("count", [5_000, 31, 2])  # stamped on arrays, and one by one
+def test_ids_made_together_are_distinct_uuid7_of_one_millisecond(count: int) -> None:
     before = time.time_ns() // 1_000_000
-    ids = new_decision_ids(5_000)
+    ids = new_decision_ids(count)
     after = time.time_ns() // 1_000_000
-    assert len(set(ids)) == 5_000
+    assert len(set(ids)) == count
     assert all(i.version == 7 and i.variant == "specified in RFC 4122" for i in ids)
     assert len({i.int >> 80 for i in ids}) == 1
     assert before <= ids[0].int >> 80 <= after

@@ -156,15 +156,17 @@ def test_a_batch_may_ask_for_scores_only(client: TestClient) -> None:
             assert with_terms[field] == without[field], field
 
 
+@pytest.mark.parametrize("count", [6, 40])  # dates computed one by one, and on arrays
 def test_each_item_of_a_batch_is_due_and_expected_from_its_own_day_and_terms(
-    client: TestClient,
+    client: TestClient, count: int
 ) -> None:
     """Due date = decision day + terms; expected payment = due date + the expected delay,
     rounded to a day, never before the decision day: for every item, whatever its day."""
-    terms_and_days_back = [(0, 0), (30, 1), (45, 400), (60, 31), (365, 2), (7, 90)]
+    terms_and_days_back = [(0, 0), (30, 1), (45, 400), (60, 31), (365, 2), (7, 90), (90, 700)]
+    cycled = (terms_and_days_back * (count // 7 + 1))[:count]
     items = [
-        {"customer_id": f"C{n:05d}", "terms_days": terms, "as_of": str(TODAY - timedelta(back))}
-        for n, (terms, back) in enumerate(terms_and_days_back, 1)
+        {"customer_id": f"C{n % 6 + 1:05d}", "terms_days": terms, "as_of": str(TODAY - back)}
+        for n, (terms, back) in enumerate((t, timedelta(days)) for t, days in cycled)
     ]
     response = client.post("/v1/score/batch", json={"items": items, "terms": False})
     assert response.status_code == 200, response.text
