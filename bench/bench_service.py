@@ -51,9 +51,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import sqlalchemy as sa
 
 from features.ledger import LedgerStore
 from service.settings import ServiceSettings
+from service.tables import decision
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 120.0  # seconds a worker may take to load the model before the bench gives up
@@ -469,6 +471,12 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
     headers = {"X-API-Key": key} if key else {}
     store = LedgerStore.open(f"sqlite:///{data_dir / 'credit_risk.db'}", migrate=False)
     customer_ids = store.read("customer")["customer_id"].astype(str).tolist()
+    with store.engine.connect() as connection:  # the log grows with every run, and slows it
+        logged = (
+            connection.execute(sa.select(sa.func.count()).select_from(decision)).scalar()
+            if sa.inspect(connection).has_table(decision.name)
+            else 0
+        )
     store.close()
     pick = random.Random(7)
     scores = [
@@ -477,7 +485,8 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         for _ in range(5_000)
     ]  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before "
-          "the bench")  # fmt: skip
+          f"the bench; decision log: {logged or 0:,} decisions (every run adds some: a larger "
+          "log makes writing a batch's decisions slower)")  # fmt: skip
     first, first_memory = first_start(data_dir, args.workers)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
