@@ -473,7 +473,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
     customer_ids = store.read("customer")["customer_id"].astype(str).tolist()
     with store.engine.connect() as connection:  # the log grows with every run, and slows it
         logged = (
-            connection.execute(sa.select(sa.func.count()).select_from(decision)).scalar()
+            connection.execute(sa.select(sa.func.count()).select_from(decision)).scalar_one()
             if sa.inspect(connection).has_table(decision.name)
             else 0
         )
@@ -485,7 +485,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         for _ in range(5_000)
     ]  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before "
-          f"the bench; decision log: {logged or 0:,} decisions (every run adds some: a larger "
+          f"the bench; decision log: {logged:,} decisions (every run adds some: a larger "
           "log makes writing a batch's decisions slower)")  # fmt: skip
     first, first_memory = first_start(data_dir, args.workers)
     port = free_port()

@@ -115,7 +115,8 @@ class AuditLog:
                 _insert(connection, decision, _ROW_COLUMNS,
                         [_row(request, response, context, answer)])  # fmt: skip
                 return
-            _insert_batch(connection, rows, context)
+            with _page_cache(connection, _BATCH_CACHE_KIB):
+                _insert_batch(connection, rows, context)
 
     @contextmanager
     def recording(

@@ -116,14 +116,13 @@ class Scorer:
             raise ValueError("give one field prefix per request")
         today = self.today()  # once: a batch's items share the day
         as_of = [_decision_day(r, p, today) for r, p in zip(requests, prefixes, strict=True)]
-        days = _epoch_days(as_of)
-        subjects, features, directory = self._features(requests, prefixes, as_of, days)
+        subjects, features, directory = self._features(requests, prefixes, as_of)
 
         def answered(start: int) -> list[ScoreAnswer]:
             end = start + size
             return self._answers(
                 model, requests[start:end], subjects[start:end], as_of[start:end],
-                days[start:end], features[start:end], directory, explain=explain, terms=terms,
+                features[start:end], directory, explain=explain, terms=terms,
             )  # fmt: skip
 
         return (answered(start) for start in range(0, len(requests), size))
@@ -134,7 +133,6 @@ class Scorer:
         requests: Sequence[ScoreSubject],
         subjects: Sequence[_Subject],
         as_of: Sequence[date],
-        days: np.ndarray,
         features: np.ndarray,
         directory: Directory,
         *,
@@ -146,7 +144,7 @@ class Scorer:
         explained: Sequence[list[Reason] | None] = (
             _reasons(model, features) if explain else [None] * len(requests)
         )
-        outcomes = _outcomes(features, scores, as_of, days, [r.terms_days for r in requests])
+        outcomes = _outcomes(features, scores, as_of, [r.terms_days for r in requests])
         recommended: Sequence[dict[str, Any] | None] = (
             self._terms(requests, subjects, as_of, features, outcomes, directory)
             if self.policy is not None and terms
@@ -154,19 +152,15 @@ class Scorer:
         )
         policy_version = self.policy.version if self.policy is not None and terms else None
         ids = new_decision_ids(len(requests))
-        rows = zip(ids, requests, subjects, as_of, outcomes, explained, recommended, strict=True)
+        rows = zip(ids, subjects, as_of, outcomes, explained, recommended, strict=True)
         version = model.version
         return [
             _answer(i, subject, day, outcome, why, version, given, policy_version)
-            for i, _, subject, day, outcome, why, given in rows
+            for i, subject, day, outcome, why, given in rows
         ]
 
     def _features(
-        self,
-        requests: Sequence[ScoreSubject],
-        prefixes: Sequence[str],
-        as_of: Sequence[date],
-        days: np.ndarray,
+        self, requests: Sequence[ScoreSubject], prefixes: Sequence[str], as_of: Sequence[date]
     ) -> tuple[list[_Subject], np.ndarray, Directory]:
         """Who each request scores, their features (a row each, in FEATURE_COLUMNS), and the
         directory of their accounts and companies: from the book in memory when it is loaded,
@@ -188,7 +182,7 @@ class Scorer:
             if with_inline is not ledger:  # the terms read the inline rows under their own keys
                 directory = Directory.of(customers, with_inline.companies)
             prepared = PreparedLedger(with_inline)
-        return subjects, _matrix(prepared, requests, subjects, days).T, directory
+        return subjects, _matrix(prepared, requests, subjects, as_of).T, directory
 
     def _terms(
         self,
@@ -356,13 +350,13 @@ def _matrix(
     prepared: PreparedLedger,
     requests: Sequence[ScoreSubject],
     subjects: Sequence[_Subject],
-    days: np.ndarray,
+    as_of: Sequence[date],
 ) -> np.ndarray:
-    """The features of each request's order for its subject, as of its day (since 1970)."""
+    """The features of each request's order for its subject, as of its day."""
     return prepared.matrix(
         prepared.customer_codes.of([s.customer_id for s in subjects]),
         prepared.siren_codes.of([s.company_key for s in subjects]),
-        days,
+        _epoch_days(as_of),
         np.array([np.nan if r.amount is None else r.amount for r in requests], dtype=float),
         np.array([r.terms_days for r in requests], dtype=float),
         np.array([float(bool(r.po_number and r.po_number.strip())) for r in requests]),
@@ -393,15 +387,14 @@ def _outcomes(
     features: np.ndarray,
     scores: Scores,
     as_of: Sequence[date],
-    days: np.ndarray,
     terms_days: Sequence[int],
 ) -> list[_Outcome]:
     """Rows as plain values in one pass (row-wise array access costs more than scoring)."""
-    due, expected = _due_and_expected(as_of, days, terms_days, scores.expected_days_late)
+    due, expected = _due_and_expected(as_of, terms_days, scores.expected_days_late)
     columns = zip(
         [round(p, 4) for p in scores.p_late.tolist()],
         [round(p, 4) for p in scores.p_severe.tolist()],
-        [round(days, 1) for days in scores.expected_days_late.tolist()],
+        [round(late, 1) for late in scores.expected_days_late.tolist()],
         scores.grade.tolist(),
         (~(features[:, _COLUMN["has_history"]] > 0)).tolist(),
         (features[:, _COLUMN["sole_trader"]] == 1).tolist(),
@@ -418,11 +411,11 @@ _ARRAY_ROWS = 32
 
 
 def _due_and_expected(
-    as_of: Sequence[date], days: np.ndarray, terms_days: Sequence[int], late: np.ndarray
+    as_of: Sequence[date], terms_days: Sequence[int], late: np.ndarray
 ) -> tuple[list[date], list[date]]:
     """Each order's due date (decision day + terms) and expected payment date (due date + the
     expected days late, rounded), never before the decision day: an expected payment before it
-    means "soon", not the past. `days` are the decision days since 1970."""
+    means "soon", not the past."""
     if len(as_of) < _ARRAY_ROWS:
         due = [day + timedelta(days=terms) for day, terms in zip(as_of, terms_days, strict=True)]
         expected = [
@@ -430,7 +423,7 @@ def _due_and_expected(
             for owed, days_late, day in zip(due, late.tolist(), as_of, strict=True)
         ]
         return due, expected
-    day = days.astype("datetime64[D]")
+    day = _epoch_days(as_of).astype("datetime64[D]")
     owed = day + np.asarray(terms_days, dtype="timedelta64[D]")
     # rint rounds halves to even, as round() does
     delay = np.rint(late).astype(np.int64).astype("timedelta64[D]")
