@@ -13,7 +13,8 @@ per endpoint):
 - for each, the workers' CPU time per request (the ratios to the ceiling follow it closely,
   whatever share of the cores the load generator takes);
 - POST /v1/score for known customers without reasons (target >= 0.33 of the ceiling) and with
-  reasons (>= 0.15 of the ceiling, p99 < 100 ms);
+  reasons (>= 0.15 of the ceiling, p99 < 100 ms), with how many scores a worker answered
+  together on average (the requests waiting on it at the same moment: service.rounds);
 - POST /v1/score/batch of 10,000 known customers without reasons, repeated (median; target at
   least 20,000 rows/s), with the recommended terms and with scores only (`terms: false`).
 
@@ -418,6 +419,20 @@ def with_cpu(workers: Sequence[int], pool: Any, *arguments: Any) -> tuple[Load, 
     return load, sum(cpu_seconds(pid) for pid in workers) - before
 
 
+def score_rounds(metrics: httpx.Client) -> tuple[float, float]:
+    """Rounds of single scores a worker has answered, and the scores they held, from its
+    /metrics (the client's kept-alive connection stays with one worker)."""
+    found = {"count": 0.0, "sum": 0.0}
+    for line in metrics.get("/metrics").raise_for_status().text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith(ROUND_METRIC) and name[len(ROUND_METRIC) :] in found:
+            found[name[len(ROUND_METRIC) :]] = float(value)
+    return found["count"], found["sum"]
+
+
+ROUND_METRIC = "credit_risk_score_round_size_"
+
+
 def batch_rows_per_second(
     base: str, headers: dict[str, str], items: list[dict[str, Any]], repeat: int, terms: bool
 ) -> tuple[float, list[float]]:
@@ -506,14 +521,17 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
               f"background): {', '.join(f'{m:.0f}' for m in warmed)} MB each")  # fmt: skip
         loads = {
             "live": with_cpu(workers, pool, base, "GET", "/health/live", None, headers,
-                             args.connections, args.seconds),
-            "score": with_cpu(workers, pool, base, "POST", "/v1/score",
-                              [{**s, "explain": False} for s in scores], headers,
-                              args.connections, args.seconds),
-            "explain": with_cpu(workers, pool, base, "POST", "/v1/score",
-                                [{**s, "explain": True} for s in scores], headers,
-                                args.connections, args.seconds),
+                             args.connections, args.seconds)
         }  # fmt: skip
+        together: dict[str, float] = {}  # scores a round held on average, on one worker
+        with httpx.Client(base_url=base, headers=headers) as metrics:
+            for name, explain in (("score", False), ("explain", True)):
+                rounds, held = score_rounds(metrics)
+                loads[name] = with_cpu(workers, pool, base, "POST", "/v1/score",
+                                       [{**s, "explain": explain} for s in scores], headers,
+                                       args.connections, args.seconds)  # fmt: skip
+                more_rounds, more_held = score_rounds(metrics)
+                together[name] = (more_held - held) / max(more_rounds - rounds, 1)
         items = [
             {"customer_id": pick.choice(customer_ids), "amount": round(pick.uniform(500, 5e4), 2)}
             for _ in range(args.batch_size)
@@ -526,16 +544,16 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         peak = [memory_mb(pid, "VmHWM") for pid in workers]
     ceiling = loads["live"][0].per_second
     report = (
-        ("GET /health/live (ceiling)", *loads["live"], None, None),
-        ("POST /v1/score, no reasons", *loads["score"], 0.33, None),
-        ("POST /v1/score, with reasons", *loads["explain"], 0.15, 0.100),
+        ("GET /health/live (ceiling)", "live", *loads["live"], None, None),
+        ("POST /v1/score, no reasons", "score", *loads["score"], 0.33, None),
+        ("POST /v1/score, with reasons", "explain", *loads["explain"], 0.15, 0.100),
     )
     print(f"{args.connections} connections, {args.seconds:.0f} s per endpoint, "
           f"{args.workers} workers:")  # fmt: skip
-    for name, load, cpu, share, p99_target in report:
+    for title, name, load, cpu, share, p99_target in report:
         ratio = load.per_second / ceiling
         line = (
-            f"  {name}: {load.per_second:,.0f} req/s, p50 {load.percentile(0.5) * 1000:.1f} ms, "
+            f"  {title}: {load.per_second:,.0f} req/s, p50 {load.percentile(0.5) * 1000:.1f} ms, "
             f"p99 {load.percentile(0.99) * 1000:.1f} ms, workers' CPU "
             f"{cpu / max(load.requests, 1) * 1000:.2f} ms a request, {ratio:.2f} of the ceiling"
         )
@@ -545,6 +563,8 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
                 p99 = load.percentile(0.99)
                 line += f"; p99 < {p99_target * 1000:.0f} ms: {verdict(p99 < p99_target)}"
             line += ")"
+        if name in together:
+            line += f"; {together[name]:.1f} scores answered together on average"
         if load.errors:
             line += f"; {load.errors} failed requests"
         print(line)

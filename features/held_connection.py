@@ -1,5 +1,5 @@
-"""Small statements that every request runs (the ledger's version, an API key, one decision
-logged), through one connection held open in autocommit mode.
+"""Small statements that every request runs (the ledger's version, an API key, the decisions
+of a few scores logged), through one connection held open in autocommit mode.
 
 A statement through the engine checks a connection out of the pool, begins and ends a
 transaction and builds a result: about 50 microseconds on SQLite for a one-row look-up that
@@ -62,13 +62,17 @@ class HeldConnection:
                 self._drop()  # a broken connection: one more try on a fresh one
                 return self._run(compiled.sql, parameters)
 
-    def write(self, sql: str, parameters: Sequence[object] | Mapping[str, object]) -> None:
-        """Run one statement in the driver's own SQL and parameter style; it commits on its
-        own. Not tried again: a write that failed may have committed (the connection is
-        dropped and the error raised)."""
+    def write_rows(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement in the driver's own SQL and parameter style for each row of
+        values, in one transaction (a single row: the statement commits on its own). Not
+        tried again: a write that failed may have committed (the connection is dropped and
+        the error raised)."""
         with self._lock:
             try:
-                self._run(sql, parameters, fetch=False)
+                if len(rows) == 1:
+                    self._run(sql, rows[0], fetch=False)
+                else:
+                    self._run_in_transaction(sql, rows)
             except self.engine.dialect.loaded_dbapi.Error:
                 self._drop()
                 raise
@@ -100,6 +104,19 @@ class HeldConnection:
         try:
             cursor.execute(sql, parameters)
             return [tuple(row) for row in cursor.fetchall()] if fetch else []
+        finally:
+            cursor.close()
+
+    def _run_in_transaction(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._run("BEGIN", (), fetch=False)
+        cursor = self._connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(sql, rows)
+            cursor.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(self.engine.dialect.loaded_dbapi.Error):
+                cursor.execute("ROLLBACK")
+            raise
         finally:
             cursor.close()
 

@@ -39,6 +39,7 @@ from service.memory import give_back_freed_memory
 from service.metrics import ServiceMetrics
 from service.model_host import ModelHost, ReloadOutcome
 from service.profiles import company_profile, customer_profile
+from service.rounds import ScoreRounds
 from service.schemas import (
     BatchRequest,
     BatchResponse,
@@ -80,10 +81,11 @@ class ServiceState:
     keys: ApiKeys
     audit: AuditLog
     ingestor: Ingestor
+    rounds: ScoreRounds
 
     @property
     def policy_version(self) -> str | None:
-        return self.scorer.policy.version if self.scorer.policy is not None else None
+        return self.scorer.policy_version
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -143,20 +145,15 @@ operations = APIRouter()
     tags=["scoring"],
     summary="Score a customer or a prospect",
 )
-async def score(
-    body: ScoreRequest, scorer: ScorerDep, state: StateDep, caller: Scoring
-) -> Response:
+async def score(body: ScoreRequest, state: StateDep, caller: Scoring) -> Response:
     """P(late), P(severe), expected delay and payment date, grade A-E, reasons in French and
     English, for a known customer (`customer_id` or `siren`) or a prospect (`siren` of a
     registry company, or inline `company` data), optionally for a proposed amount and terms."""
-    # Answered on the event loop itself: a score is a few milliseconds of CPU, and handing it
-    # to a thread would cost more (the threads then take turns with the loop for Python's
-    # global lock). Batches, which take longer, still run in a thread.
-    [result] = scorer.score([body], explain=body.explain)
-    [sent] = answers_json([result])
-    _log_decisions(state, caller, "score", [body], [result], [sent])
-    state.metrics.scored([result.grade])
-    return Response(sent, media_type="application/json")
+    # Answered on the event loop itself, with the other scores waiting there (service.rounds):
+    # a score is a fraction of a millisecond of CPU, and handing it to a thread would cost more
+    # (the threads then take turns with the loop for Python's global lock). Batches, which take
+    # longer, run in a thread.
+    return Response(await state.rounds.score(body, caller), media_type="application/json")
 
 
 @v1.post(

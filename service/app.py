@@ -33,6 +33,7 @@ from service.model_host import (
     ServedCopy,
 )
 from service.records import migrate_service_tables
+from service.rounds import ScoreRounds
 from service.scoring import Scorer, probe_features
 from service.settings import ServiceSettings
 from service.terms import default_policy, load_policy
@@ -85,11 +86,13 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
         )
         policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
         scorer = Scorer(store, host, today, policy, settings.memory_ledger_max_rows)
+        audit = AuditLog(store.engine)
         app.state.service = ServiceState(
             settings, store, host, scorer, metrics, today,
             keys=ApiKeys(store.engine),
-            audit=AuditLog(store.engine),
+            audit=audit,
             ingestor=Ingestor(store, today),
+            rounds=ScoreRounds(scorer, audit, metrics),
         )  # fmt: skip
         try:
             host.start()

@@ -90,12 +90,14 @@ class AuditLog:
         channel: str,
         policy_version: str | None,
         sent: Sequence[bytes] | None = None,
+        chunked: bool = True,
     ) -> None:
         """Append one row per (request, response), in one transaction. `sent` holds each
         response as the JSON the caller received, kept as is (serialised here otherwise).
 
-        A single decision keeps its JSON in its row; several keep theirs in chunks, made and
-        inserted a slice of rows at a time: a batch's decisions never all sit in memory twice.
+        A single decision keeps its JSON in its row, and so do several that are not `chunked`
+        (single scores answered together). A batch's decisions keep theirs in chunks, made and
+        inserted a slice of rows at a time: they never all sit in memory twice.
         """
         now = self._clock()
         answers = sent if sent is not None else answers_json(responses)
@@ -104,19 +106,18 @@ class AuditLog:
             return
         context = _Context(_bound_time(self.engine.dialect, now), caller, key_id, channel,
                            policy_version)  # fmt: skip
-        if len(rows) == 1 and self._held is not None:  # its JSON in its row, one statement
-            [(request, response, answer)] = rows
-            row = _row(request, response, context, answer)
-            self._held.write(_driver_insert(decision.name, _ROW_COLUMNS), row)
-            return
-        with self.engine.begin() as connection:
-            if len(rows) == 1:  # a single score keeps its JSON in its row
-                [(request, response, answer)] = rows
-                _insert(connection, decision, _ROW_COLUMNS,
-                        [_row(request, response, context, answer)])  # fmt: skip
+        if len(rows) == 1 or not chunked:  # each its JSON in its row
+            values = [
+                _row(request, response, context, answer) for request, response, answer in rows
+            ]
+            if self._held is not None:
+                self._held.write_rows(_driver_insert(decision.name, _ROW_COLUMNS), values)
                 return
-            with _page_cache(connection, _BATCH_CACHE_KIB):
-                _insert_batch(connection, rows, context)
+            with self.engine.begin() as connection:
+                _insert(connection, decision, _ROW_COLUMNS, values)
+            return
+        with self.engine.begin() as connection, _page_cache(connection, _BATCH_CACHE_KIB):
+            _insert_batch(connection, rows, context)
 
     @contextmanager
     def recording(

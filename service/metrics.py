@@ -17,6 +17,7 @@ __all__ = ["RequestTiming", "ServiceMetrics"]
 
 # Scoring one subject takes milliseconds; a full batch, seconds.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_ROUND_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 class ServiceMetrics:
@@ -35,6 +36,12 @@ class ServiceMetrics:
             ["grade"],
             registry=self.registry,
         )
+        self.score_rounds = Histogram(
+            "credit_risk_score_round_size",
+            "Single scores answered together (those waiting on a worker at the same moment)",
+            buckets=_ROUND_SIZES,
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "credit_risk_model_info",
             "The serving model (1 for the version serving)",
@@ -45,6 +52,10 @@ class ServiceMetrics:
     def scored(self, grades: Iterable[str]) -> None:
         for grade, count in collections.Counter(grades).items():  # a batch: one update per grade
             self.scores.labels(grade=grade).inc(count)
+
+    def score_round(self, size: int) -> None:
+        if size:
+            self.score_rounds.observe(size)
 
     def serving(self, version: str) -> None:
         self.model_info.clear()

@@ -83,6 +83,10 @@ class Scorer:
         self.today = today
         self.policy = policy
 
+    @property
+    def policy_version(self) -> str | None:
+        return self.policy.version if self.policy is not None else None
+
     def score(
         self,
         requests: Sequence[ScoreSubject],

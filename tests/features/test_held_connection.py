@@ -7,6 +7,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from features.held_connection import HeldConnection
@@ -102,7 +103,7 @@ def test_a_write_commits_on_its_own_and_the_pool_keeps_its_transactions(
     )
     other = _elsewhere(store)
     try:
-        held.write(insert, (1,))
+        held.write_rows(insert, [(1,)])
         with other.connect() as connection:
             assert connection.exec_driver_sql("SELECT n FROM scratch").all() == [(1,)]
         held.close()
@@ -117,6 +118,33 @@ def test_a_write_commits_on_its_own_and_the_pool_keeps_its_transactions(
         with other.connect() as connection:
             assert connection.exec_driver_sql("SELECT n FROM scratch").all() == [(1,)]
     finally:
+        other.dispose()
+
+
+def test_rows_written_together_commit_together_or_not_at_all(store: LedgerStore) -> None:
+    """Several rows are one transaction: all seen at once, or none when one fails, and the
+    next write still works (on a new connection)."""
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE scratch (n INTEGER PRIMARY KEY)")
+    held = HeldConnection(store.engine)
+    mark = "?" if store.engine.dialect.name == "sqlite" else "%s"
+    insert = f"INSERT INTO scratch (n) VALUES ({mark})"
+    other = _elsewhere(store)
+
+    def stored() -> list[int]:
+        with other.connect() as connection:
+            return [n for (n,) in connection.exec_driver_sql("SELECT n FROM scratch ORDER BY n")]
+
+    try:
+        held.write_rows(insert, [(1,), (2,), (3,)])
+        assert stored() == [1, 2, 3]
+        with pytest.raises(store.engine.dialect.loaded_dbapi.IntegrityError):
+            held.write_rows(insert, [(4,), (5,), (2,), (6,)])  # 2 is there already
+        assert stored() == [1, 2, 3]
+        held.write_rows(insert, [(4,), (5,)])
+        assert stored() == [1, 2, 3, 4, 5]
+    finally:
+        held.close()
         other.dispose()
 
 
