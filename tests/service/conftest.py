@@ -28,6 +28,7 @@ from service.app import create_app
 from service.auth import API_KEY_HEADER
 from service.keys import ROLES
 from service.settings import ServiceSettings
+from tests.conftest import copy_database
 from training.pipeline import TrainingConfig, fit, prepare
 
 with warnings.catch_warnings():
@@ -73,6 +74,12 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, portfolio: dict[str, pd.
 
 def service_settings(data_dir: Path, model_dir: Path, **overrides: object) -> ServiceSettings:
     return ServiceSettings(data_dir=data_dir, model_dir=model_dir, **overrides)  # type: ignore[arg-type]
+
+
+def app_on_a_copy(folder: Path, data_dir: Path, model_dir: Path) -> FastAPI:
+    """The service on its own copy of the session's ledger, in `folder`: a test may write."""
+    copy_database(data_dir / "credit_risk.db", folder / "credit_risk.db")
+    return create_app(service_settings(folder, model_dir), today=lambda: TODAY)
 
 
 @contextmanager

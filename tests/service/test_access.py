@@ -15,7 +15,7 @@ from service.app import create_app
 from service.auth import API_KEY_HEADER
 from tests.conftest import copy_database
 
-from .conftest import TODAY, service_settings, signed_in
+from .conftest import TODAY, app_on_a_copy, service_settings, signed_in
 
 SCORE = ("post", "/v1/score", {"customer_id": "C00001"})
 READ = ("get", "/v1/customers/C00001", None)
@@ -35,9 +35,7 @@ ALLOWED = {
 @pytest.fixture
 def fresh(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
     """A started app on its own copy of the ledger, without any key on the client."""
-    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
-    app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
-    with TestClient(app) as test_client:
+    with TestClient(app_on_a_copy(tmp_path, data_dir, model_dir)) as test_client:
         yield test_client
 
 

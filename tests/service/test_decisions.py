@@ -16,22 +16,19 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from features.ledger import LedgerStore
-from service.app import create_app
 from service.audit import CHUNK_ITEMS, AuditLog, DecisionFilter
 from service.records import MIGRATIONS, migrate_service_tables
 from service.schemas import ScoreRequest
 from service.tables import VERSION_TABLE, decision, decision_chunk, metadata
-from tests.conftest import copy_database
 
-from .conftest import TODAY, logged_response, service_settings, signed_in
+from .conftest import TODAY, app_on_a_copy, logged_response, signed_in
 
 ME = "decision-tests"
 
 
 @pytest.fixture
 def own(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
-    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
-    app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
+    app = app_on_a_copy(tmp_path, data_dir, model_dir)
     # The copied ledger holds the decisions of other tests' clients: this one has its own name.
     with signed_in(app, name=ME) as client:
         yield client

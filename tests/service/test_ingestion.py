@@ -17,7 +17,7 @@ from service.ingestion import Idempotency, Ingestor
 from service.records import migrate_service_tables
 from tests.conftest import copy_database
 
-from .conftest import TODAY, service_settings, signed_in
+from .conftest import TODAY, app_on_a_copy, service_settings, signed_in
 
 INVOICE = {"customer_id": "C00001", "issue_date": "2025-11-03", "due_date": "2025-12-03",
            "amount": 1250.0, "po_number": "PO-77"}  # fmt: skip
@@ -25,9 +25,7 @@ INVOICE = {"customer_id": "C00001", "issue_date": "2025-11-03", "due_date": "202
 
 @pytest.fixture
 def erp(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
-    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
-    app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
-    with signed_in(app, roles=["erp"]) as client:
+    with signed_in(app_on_a_copy(tmp_path, data_dir, model_dir), roles=["erp"]) as client:
         yield client
 
 

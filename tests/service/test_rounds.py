@@ -16,12 +16,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import create_app
 from service.auth import API_KEY_HEADER
 from service.tables import decision
-from tests.conftest import copy_database
 
-from .conftest import TODAY, service_settings, signed_in
+from .conftest import app_on_a_copy, signed_in
 
 ME = "round-tests"
 # Fields that differ between two answers to the same request.
@@ -30,9 +28,7 @@ _OWN = ("decision_id",)
 
 @pytest.fixture
 def own(tmp_path: Path, data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
-    copy_database(data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
-    app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
-    with signed_in(app, name=ME) as client:
+    with signed_in(app_on_a_copy(tmp_path, data_dir, model_dir), name=ME) as client:
         yield client
 
 
