@@ -104,9 +104,32 @@ def test_scores_waiting_together_are_answered_in_one_round_each_as_alone(
         assert (row.caller, row.channel, row.amount) == (ME, "score", body["amount"])
 
 
+def test_prospects_described_inline_share_a_round_with_known_customers(
+    own: TestClient,
+) -> None:
+    """Inline company data is scored apart from the book in memory, in the same round: every
+    answer is still the one its request gets alone."""
+    token = own.headers[API_KEY_HEADER]
+    bodies: list[dict[str, Any]] = [
+        {"customer_id": "C00001", "amount": 2_000.0},
+        {"company": {"name": "Nouvelle SAS", "legal_form": "5710"}, "amount": 800.0},
+        {"customer_id": "C00002", "amount": 3_000.0},
+        {"company": {"name": "Atelier Roux", "creation_date": "2019-04-01"}, "amount": 150.0},
+    ]
+    rounds_before, _ = _rounds(own)
+    answers = _together(own, [(body, token) for body in bodies])
+    rounds_after, _ = _rounds(own)
+    assert [a.status_code for a in answers] == [200] * len(bodies)
+    assert rounds_after - rounds_before == 1
+    for body, answer in zip(bodies, answers, strict=True):
+        alone = own.post("/v1/score", json=body).json()
+        assert _without_own(answer.json()) == _without_own(alone)
+    assert [a.json()["subject"]["prospect"] for a in answers] == [False, True, False, True]
+
+
 def test_a_bad_request_fails_alone_in_its_round(own: TestClient) -> None:
     token = own.headers[API_KEY_HEADER]
-    bodies = [
+    bodies: list[dict[str, Any]] = [
         {"customer_id": "C00001", "amount": 500.0},
         {"customer_id": "C99999", "amount": 500.0},  # unknown
         {"customer_id": "C00002", "amount": 700.0},
@@ -126,7 +149,9 @@ def test_callers_in_one_round_are_each_logged_as_themselves(own: TestClient) -> 
     service = own.app.state.service  # type: ignore[attr-defined]
     _, other = service.keys.create("round-tests-erp", ["erp"])
     mine = own.headers[API_KEY_HEADER]
-    requests = [({"customer_id": f"C0000{n}"}, mine if n % 2 else other) for n in range(1, 7)]
+    requests: list[tuple[dict[str, Any], str]] = [
+        ({"customer_id": f"C0000{n}"}, mine if n % 2 else other) for n in range(1, 7)
+    ]
     answers = _together(own, requests)
     logged = _logged(own)
     callers = [logged[a.json()["decision_id"]].caller for a in answers]
@@ -143,8 +168,9 @@ def test_a_decision_the_log_refuses_fails_only_its_request(own: TestClient) -> N
             "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
         )
     token = own.headers[API_KEY_HEADER]
-    bodies = [{"customer_id": f"C0000{n}", "amount": 666.0 if n == 2 else 100.0 * n}
-              for n in range(1, 5)]  # fmt: skip
+    bodies: list[dict[str, Any]] = [
+        {"customer_id": f"C0000{n}", "amount": 666.0 if n == 2 else 100.0 * n} for n in range(1, 5)
+    ]
     before = set(_logged(own))
     answers = _together(own, [(body, token) for body in bodies])
     assert [a.status_code for a in answers] == [200, 500, 200, 200]
