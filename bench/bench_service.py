@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from features.ledger import LedgerStore
 from service.settings import ServiceSettings
@@ -422,15 +423,12 @@ def with_cpu(workers: Sequence[int], pool: Any, *arguments: Any) -> tuple[Load, 
 def score_rounds(metrics: httpx.Client) -> tuple[float, float]:
     """Rounds of single scores a worker has answered, and the scores they held, from its
     /metrics (the client's kept-alive connection stays with one worker)."""
-    found = {"count": 0.0, "sum": 0.0}
-    for line in metrics.get("/metrics").raise_for_status().text.splitlines():
-        name, _, value = line.partition(" ")
-        if name.startswith(ROUND_METRIC) and name[len(ROUND_METRIC) :] in found:
-            found[name[len(ROUND_METRIC) :]] = float(value)
-    return found["count"], found["sum"]
-
-
-ROUND_METRIC = "credit_risk_score_round_size_"
+    exposition = metrics.get("/metrics").raise_for_status().text
+    for family in text_string_to_metric_families(exposition):
+        if family.name == "credit_risk_score_round_size":
+            found = {sample.name: sample.value for sample in family.samples}
+            return found[f"{family.name}_count"], found[f"{family.name}_sum"]
+    return 0.0, 0.0
 
 
 def batch_rows_per_second(

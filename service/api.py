@@ -29,7 +29,7 @@ from fastapi import (
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from features.ledger import LedgerStore
-from service.answers import ScoreAnswer, answers_json
+from service.answers import answers_json
 from service.audit import AuditLog, DecisionFilter
 from service.auth import require
 from service.errors import BatchTooLarge, ErrorBody, NotFound
@@ -503,18 +503,6 @@ def _answer_response(answer: Answer) -> JSONResponse:
     return response
 
 
-def _log_decisions(
-    state: ServiceState,
-    caller: ApiKey,
-    channel: str,
-    requests: Sequence[ScoreSubject],
-    responses: Sequence[ScoreAnswer],
-    sent: Sequence[bytes] | None = None,
-) -> None:
-    """Every answer is logged before it is sent: no decision without its audit record."""
-    state.audit.record(requests, responses, **_decided_by(state, caller, channel), sent=sent)
-
-
 def _decided_by(state: ServiceState, caller: ApiKey, channel: str) -> dict[str, Any]:
     """Who and what a logged decision names besides its inputs and answer."""
     return {
@@ -532,7 +520,8 @@ def _current_grade(
     if not state.host.ready:
         return None
     [scored] = state.scorer.score([subject], explain=False)
-    _log_decisions(state, caller, "lookup", [subject], [scored])
+    # logged before it is sent: no decision without its audit record
+    state.audit.record([subject], [scored], **_decided_by(state, caller, "lookup"))
     return CurrentGrade(
         grade=scored.grade,
         p_late=scored.p_late,

@@ -2,14 +2,15 @@
 
 Under load, many `/v1/score` requests wait on a worker's event loop at once. Each one is put
 here with a future; a callback, which the loop runs once every request of its current turn has
-been put, scores the waiting ones in one call per kind (with or without reasons), logs their
-decisions in one transaction and then resolves the futures. Scoring and logging twenty rows
-costs little more than one: the ledger look-up, the model calls and the commit are paid once.
+been put, scores the waiting ones in one call per kind (caller, reasons or not, inline company
+data or not), logs their decisions in one transaction and then resolves the futures. Scoring
+and logging twenty rows costs little more than one: the ledger look-up, the model calls and
+the commit are paid once.
 
 A request alone is answered alone, one turn of the loop later: nothing waits on a timer, so an
 idle service answers as fast as before. Every answer is still logged before it is sent, and
-one bad request (an unknown customer) fails alone: a round that raises is answered again one
-request at a time, and so is one whose decisions the log refuses.
+one bad request fails alone: a round whose scoring or logging raises is answered again one
+request at a time (an unknown customer, a decision the log refuses).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.answers import ScoreAnswer, answers_json
+from service.answers import answers_json
 from service.audit import AuditLog
 from service.keys import ApiKey
 from service.metrics import ServiceMetrics
@@ -40,12 +41,7 @@ class _Waiting:
 class ScoreRounds:
     """Scores single requests in rounds: those waiting on the event loop at the same turn."""
 
-    def __init__(
-        self,
-        scorer: Scorer,
-        audit: AuditLog,
-        metrics: ServiceMetrics,
-    ) -> None:
+    def __init__(self, scorer: Scorer, audit: AuditLog, metrics: ServiceMetrics) -> None:
         self.scorer = scorer
         self.audit = audit
         self.metrics = metrics
@@ -83,39 +79,30 @@ class ScoreRounds:
 
     def _answer(self, group: Sequence[_Waiting]) -> None:
         """Score, log and answer requests of one kind (caller, reasons or not, inline company
-        data or not); each one alone when scoring them together fails."""
-        requests = [w.request for w in group]
+        data or not). When scoring or logging them together fails, each one is answered on
+        its own: the error is then its own request's (an unknown customer, a decision the log
+        refuses), and the others are still scored, logged and answered."""
         try:
-            results = self.scorer.score(requests, explain=requests[0].explain)
+            sent = self._scored_and_logged(group)
         except Exception as error:
-            if len(group) > 1:  # whose error it is: each request answered on its own
+            if len(group) > 1:
                 for one in group:
                     self._answer([one])
             else:
                 group[0].answer.set_exception(error)
             return
-        sent = answers_json(results)
-        self._log_and_answer(group, results, sent)
-
-    def _log_and_answer(
-        self, group: Sequence[_Waiting], results: Sequence[ScoreAnswer], sent: Sequence[bytes]
-    ) -> None:
-        """Answer once the decisions are logged, in one transaction; when that fails, each
-        one in a transaction of its own (a decision the log refuses fails only its request)."""
-        caller = group[0].caller
-        try:
-            self.audit.record(
-                [w.request for w in group], results, caller=caller.name, key_id=caller.key_id,
-                channel=CHANNEL, policy_version=self.scorer.policy_version, sent=sent,
-                chunked=False,
-            )  # fmt: skip
-        except Exception as error:  # not logged: not answered
-            if len(group) > 1:
-                for i, one in enumerate(group):
-                    self._log_and_answer([one], results[i : i + 1], sent[i : i + 1])
-            else:
-                group[0].answer.set_exception(error)
-            return
-        self.metrics.scored(r.grade for r in results)
         for one, answer in zip(group, sent, strict=True):
             one.answer.set_result(answer)
+
+    def _scored_and_logged(self, group: Sequence[_Waiting]) -> list[bytes]:
+        """The answers as sent, once their decisions are logged in one transaction."""
+        requests = [w.request for w in group]
+        results = self.scorer.score(requests, explain=requests[0].explain)
+        sent = answers_json(results)
+        caller = group[0].caller
+        self.audit.record(
+            requests, results, caller=caller.name, key_id=caller.key_id, channel=CHANNEL,
+            policy_version=self.scorer.policy_version, sent=sent, chunked=False,
+        )  # fmt: skip
+        self.metrics.scored(r.grade for r in results)
+        return sent

@@ -154,7 +154,7 @@ class Scorer:
             if self.policy is not None and terms
             else [None] * len(requests)
         )
-        policy_version = self.policy.version if self.policy is not None and terms else None
+        policy_version = self.policy_version if terms else None
         ids = new_decision_ids(len(requests))
         rows = zip(ids, subjects, as_of, outcomes, explained, recommended, strict=True)
         version = model.version
@@ -445,27 +445,27 @@ def _answer(
     policy_version: str | None,
 ) -> ScoreAnswer:
     return ScoreAnswer(
-        decision_id,
-        as_of,
-        SubjectAnswer(
-            subject.customer_id,
-            subject.siren,
-            subject.name,
-            outcome.prospect,
-            PROSPECT_BASIS if outcome.prospect else CUSTOMER_BASIS,
+        decision_id=decision_id,
+        as_of=as_of,
+        subject=SubjectAnswer(
+            customer_id=subject.customer_id,
+            siren=subject.siren,
+            name=subject.name,
+            prospect=outcome.prospect,
+            basis=PROSPECT_BASIS if outcome.prospect else CUSTOMER_BASIS,
         ),
-        outcome.p_late,
-        outcome.p_severe,
-        outcome.expected_days_late,
-        outcome.due_date,
-        outcome.expected_payment_date,
-        outcome.grade,
-        None if reasons is None else [_reason_answer(r) for r in reasons],
-        outcome.sole_trader,
-        SOLE_TRADER_REVIEW if outcome.sole_trader else None,
-        model_version,
-        policy_version,  # with the terms, if any
-        terms,
+        p_late=outcome.p_late,
+        p_severe=outcome.p_severe,
+        expected_days_late=outcome.expected_days_late,
+        due_date=outcome.due_date,
+        expected_payment_date=outcome.expected_payment_date,
+        grade=outcome.grade,
+        reasons=None if reasons is None else [_reason_answer(r) for r in reasons],
+        review_required=outcome.sole_trader,
+        review_reason=SOLE_TRADER_REVIEW if outcome.sole_trader else None,
+        model_version=model_version,
+        policy_version=policy_version,  # with the terms, if any
+        terms=terms,
     )
 
 
