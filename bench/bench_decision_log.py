@@ -1,11 +1,13 @@
 """Decision log benchmark: writing a batch's decisions and listing a customer's, on a grown log.
 
 Two SQLite logs hold the same decisions (--decisions of them, over --customers accounts), one
-with the schema before the per-customer and per-SIREN indexes followed the log's order
-(revision s0002: indexed by time stamp), one at the latest revision. Prints, measured side by
-side in one run (medians, the two logs alternating):
+with the schema before the per-customer and per-SIREN indexes went by block of entries
+(revision s0003: indexed by subject then entry), one at the latest revision. Prints, measured
+side by side in one run (medians, the two logs alternating):
 - appending a batch of --batch decisions, as `POST /v1/score/batch` logs them;
-- listing a customer's newest 100 decisions, as `GET /v1/decisions?customer_id=` does;
+- reading the rows of a customer's newest 100 decisions, as `GET /v1/decisions?customer_id=`
+  does before decoding them: in one statement from the old log (as that revision's service
+  did), block by block from the latest;
 - the files' sizes.
 
     .venv/bin/python bench/bench_decision_log.py [--decisions 1000000] [--repeat 7]
@@ -21,20 +23,22 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from rich.progress import Progress
 
 from features.ledger import LedgerStore
 from service.answers import ScoreAnswer, SubjectAnswer
-from service.audit import AuditLog, DecisionFilter
+from service.audit import AuditLog, DecisionFilter, filtered_query, found_rows
 from service.decision_ids import new_decision_ids
 from service.records import MIGRATIONS
 from service.schemas import ScoreRequest
 
-OLD = "s0002"  # customer and SIREN indexes by time stamp
+OLD = "s0003"  # customer and SIREN indexes by subject then entry
 AS_OF = date(2026, 11, 30)
 GRADES = "ABCDE"
 
@@ -80,6 +84,10 @@ def record(log: AuditLog, batch: tuple[list[ScoreRequest], list[ScoreAnswer]]) -
     log.record(*batch, caller="bench", key_id=None, channel="batch", policy_version=None)
 
 
+def one_statement(connection: sa.Connection, criteria: DecisionFilter) -> list[sa.Row[Any]]:
+    return list(connection.execute(filtered_query(criteria)).all())
+
+
 def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
@@ -96,8 +104,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-decision-log-") as folder:
         logs = {
-            f"by time stamp ({OLD})": open_log(Path(folder) / "old.db", OLD),
-            "by entry (latest)": open_log(Path(folder) / "new.db", "head"),
+            f"by subject ({OLD})": open_log(Path(folder) / "old.db", OLD),
+            "by block (latest)": open_log(Path(folder) / "new.db", "head"),
         }
         pick = random.Random(11)
         with Progress() as progress:
@@ -113,11 +121,13 @@ def main() -> None:
         for _ in range(args.repeat):
             batch = decisions(pick, args.customers, args.batch)
             asked = [f"C{pick.randrange(args.customers):05d}" for _ in range(20)]
-            for name, (_, log) in logs.items():
+            for name, (store, log) in logs.items():
                 appends[name].append(timed(lambda log=log, b=batch: record(log, b)))
-                for customer_id in asked:
-                    criteria = DecisionFilter(customer_id=customer_id, limit=100)
-                    lists[name].append(timed(lambda log=log, c=criteria: log.find(c)))
+                read = one_statement if name.endswith(f"({OLD})") else found_rows
+                with store.engine.connect() as connection:
+                    for customer_id in asked:
+                        criteria = DecisionFilter(customer_id=customer_id, limit=100)
+                        lists[name].append(timed(lambda c=connection, f=criteria, r=read: r(c, f)))
 
         lists_run = len(next(iter(lists.values())))
         print(f"\nDecision log of {args.decisions:,} decisions over {args.customers:,} customers "
@@ -127,7 +137,7 @@ def main() -> None:
             size = Path(str(store.engine.url.database)).stat().st_size / 1e6
             print(f"  {name:<24} append {args.batch:,}: {statistics.median(appends[name]):.3f} s"
                   f" ({args.batch / statistics.median(appends[name]):,.0f} rows/s); "
-                  f"a customer's newest 100: {1e3 * statistics.median(lists[name]):.1f} ms; "
+                  f"a customer's newest 100 rows: {1e3 * statistics.median(lists[name]):.2f} ms; "
                   f"file {size:,.0f} MB")  # fmt: skip
             store.close()
         ratio = statistics.median(appends[new]) / statistics.median(appends[old])

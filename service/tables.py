@@ -21,9 +21,19 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    literal_column,
 )
 
-__all__ = ["VERSION_TABLE", "api_key", "decision", "decision_chunk", "ingestion", "metadata"]
+__all__ = [
+    "DECISION_BLOCK",
+    "VERSION_TABLE",
+    "api_key",
+    "decision",
+    "decision_block",
+    "decision_chunk",
+    "ingestion",
+    "metadata",
+]
 
 # Alembic's version table for these tables (the ledger's migrations keep their own).
 VERSION_TABLE = "service_alembic_version"
@@ -70,10 +80,18 @@ decision = Table(
     PrimaryKeyConstraint("entry", name="pk_decision"),
     Index("ux_decision_decision_id", "decision_id", unique=True),
     Index("ix_decision_decided_at", "decided_at"),
-    # A subject's decisions, newest entry first (`AuditLog.find`).
-    Index("ix_decision_customer_id", "customer_id", "entry"),
-    Index("ix_decision_siren", "siren", "entry"),
 )
+
+# A subject's decisions are indexed within blocks of this many consecutive entries: by
+# (block, subject, entry), not (subject, entry). New decisions then land in the last block's
+# small part of each index, whatever the size of the log, where an index by subject alone had
+# a batch's ten thousand rows dirty a page per subject (its commit grew with the log: 0.28 s
+# for 10,000 rows on a log of 2.3 million decisions, 0.08 s by block). `AuditLog.find` reads a
+# subject's decisions block by block, newest first.
+DECISION_BLOCK = 65_536
+decision_block = decision.c.entry // literal_column(str(DECISION_BLOCK), Integer)
+Index("ix_decision_block_customer_id", decision_block, decision.c.customer_id, decision.c.entry)
+Index("ix_decision_block_siren", decision_block, decision.c.siren, decision.c.entry)
 
 # The JSON of up to CHUNK_ITEMS consecutive items of a batch, compressed together: the answers
 # of one batch repeat their terms' wording, so a chunk takes about a tenth of the space (and of

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import random
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -93,21 +91,6 @@ def test_a_recording_its_caller_abandons_logs_nothing(store: LedgerStore) -> Non
     with pytest.raises(RuntimeError, match="after scoring"):
         _recorded(log, _sliced([_response(i) for i in range(BATCH)], 1_500), fail=True)
     assert log.find(DecisionFilter()) == []
-
-
-@pytest.mark.parametrize("fail", [False, True], ids=["written", "abandoned"])
-def test_a_recording_gives_back_the_page_cache_it_raised(tmp_path: Path, fail: bool) -> None:
-    """On SQLite a batch is written with a larger page cache; the pooled connection it used
-    has its own again afterwards, whether the batch was written or not."""
-    store = LedgerStore.open(f"sqlite:///{tmp_path / 'ledger.db'}", cache_mb=3)
-    migrate_service_tables(store.engine)
-    log = AuditLog(store.engine)
-    with contextlib.suppress(RuntimeError):
-        _recorded(log, _sliced([_response(i) for i in range(BATCH)], 1_500), fail=fail)
-    assert len(log.find(DecisionFilter(limit=BATCH))) == (0 if fail else BATCH)
-    with store.engine.connect() as connection:  # the pool's one connection, the writer's
-        assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == -3 * 1024
-    store.close()
 
 
 def test_a_batch_items_columns_hold_the_values_answered_to_the_last_bit(
