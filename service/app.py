@@ -18,7 +18,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from features.ledger import LedgerStore
-from service.api import ServiceState, operations, v1
+from service.api import ServiceState, operations, score_route, v1
 from service.audit import AuditLog
 from service.body_limit import BodySizeLimit
 from service.errors import ModelReloadRefused, install_error_handlers
@@ -120,6 +120,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
     app.include_router(v1)
     app.include_router(operations)
     install_web(app)  # the web pages for sales reps and analysts
+    app.router.routes.insert(0, score_route)  # first: the hot path (see service.api)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTiming, metrics=metrics)  # outermost: times 413s too
     return app

@@ -12,7 +12,7 @@ from fastapi.security import APIKeyHeader
 from service.errors import Forbidden, NotAuthenticated
 from service.keys import ROLES, ApiKey, ApiKeys, Permission
 
-__all__ = ["API_KEY_HEADER", "require"]
+__all__ = ["API_KEY_HEADER", "allowed_caller", "require"]
 
 API_KEY_HEADER = "X-API-Key"
 _BEARER = "bearer "
@@ -38,14 +38,20 @@ class _KeyAllowedTo(APIKeyHeader):
         self.permission = permission
 
     async def __call__(self, request: Request) -> ApiKey:  # type: ignore[override]
-        caller = _authenticated(request)
-        if not caller.may(self.permission):
-            granting = [role for role, granted in ROLES.items() if self.permission in granted]
-            raise Forbidden(
-                f"the key {caller.name!r} (roles: {', '.join(caller.roles)}) may not "
-                f"{self.permission}; a key with the role {' or '.join(granting)} may"
-            )
-        return caller
+        return allowed_caller(request, self.permission)
+
+
+def allowed_caller(request: Request, permission: Permission) -> ApiKey:
+    """The caller's active key if its roles grant `permission`; NotAuthenticated or Forbidden
+    saying what to do otherwise."""
+    caller = _authenticated(request)
+    if not caller.may(permission):
+        granting = [role for role, granted in ROLES.items() if permission in granted]
+        raise Forbidden(
+            f"the key {caller.name!r} (roles: {', '.join(caller.roles)}) may not "
+            f"{permission}; a key with the role {' or '.join(granting)} may"
+        )
+    return caller
 
 
 def _authenticated(request: Request) -> ApiKey:
