@@ -38,7 +38,7 @@ from service.errors import BatchTooLarge, ErrorBody, NotFound
 from service.ingestion import Answer, Idempotency, Ingestor, request_digest
 from service.json_body import read_body, validated
 from service.keys import ApiKey, ApiKeys, Permission
-from service.memory import give_back_freed_memory
+from service.memory import cyclic_collection_paused, give_back_freed_memory
 from service.metrics import ServiceMetrics
 from service.model_host import ModelHost, ReloadOutcome
 from service.profiles import company_profile, customer_profile
@@ -204,6 +204,15 @@ def score_batch(
     limit = state.settings.max_batch
     if len(body.items) > limit:
         raise BatchTooLarge(len(body.items), limit)
+    with cyclic_collection_paused():
+        answer = _batch_answer(body, scorer, state, caller)
+    if len(body.items) >= _LARGE_BATCH:  # once answered, give its memory back to the system
+        after.add_task(give_back_freed_memory)
+    return Response(answer, media_type="application/json")
+
+
+def _batch_answer(body: BatchRequest, scorer: Scorer, state: ServiceState, caller: ApiKey) -> bytes:
+    """The batch's answer as sent, once all its decisions are logged."""
     slices = scorer.score_in_slices(
         body.items, _LOGGED_SLICE, explain=body.explain, fields=_item_fields(body.items),
         terms=body.terms,
@@ -219,15 +228,11 @@ def score_batch(
             version = results[0].model_version
             sent.extend(answers)  # what stays of the answers is their JSON
             start += len(results)
-    answer = b'{"model_version":%b,"count":%d,"results":[%b]}' % (
+    return b'{"model_version":%b,"count":%d,"results":[%b]}' % (
         json.dumps(version or state.host.model.version).encode(),
         len(sent),
         b",".join(sent),
     )
-    del sent
-    if len(body.items) >= _LARGE_BATCH:  # once answered, give its memory back to the system
-        after.add_task(give_back_freed_memory)
-    return Response(answer, media_type="application/json")
 
 
 @v1.get("/customers/{customer_id}", tags=["look-up"], summary="A customer account")
