@@ -96,12 +96,7 @@ async def get_state(request: Request) -> ServiceState:
     return state
 
 
-async def get_scorer(state: Annotated[ServiceState, Depends(get_state)]) -> Scorer:
-    return state.scorer
-
-
 StateDep = Annotated[ServiceState, Depends(get_state)]
-ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 Scoring = Annotated[ApiKey, Security(require(Permission.SCORE))]
 Reading = Annotated[ApiKey, Security(require(Permission.READ))]
 Ingesting = Annotated[ApiKey, Security(require(Permission.INGEST))]
@@ -193,7 +188,6 @@ score_route = _PlainRoute("/v1/score", _score_by_hand, methods=["POST"], include
 )
 def score_batch(
     body: BatchRequest,
-    scorer: ScorerDep,
     state: StateDep,
     caller: Scoring,
     after: BackgroundTasks,
@@ -205,15 +199,15 @@ def score_batch(
     if len(body.items) > limit:
         raise BatchTooLarge(len(body.items), limit)
     with cyclic_collection_paused():
-        answer = _batch_answer(body, scorer, state, caller)
+        answer = _batch_answer(body, state, caller)
     if len(body.items) >= _LARGE_BATCH:  # once answered, give its memory back to the system
         after.add_task(give_back_freed_memory)
     return Response(answer, media_type="application/json")
 
 
-def _batch_answer(body: BatchRequest, scorer: Scorer, state: ServiceState, caller: ApiKey) -> bytes:
+def _batch_answer(body: BatchRequest, state: ServiceState, caller: ApiKey) -> bytes:
     """The batch's answer as sent, once all its decisions are logged."""
-    slices = scorer.score_in_slices(
+    slices = state.scorer.score_in_slices(
         body.items, _LOGGED_SLICE, explain=body.explain, fields=_item_fields(body.items),
         terms=body.terms,
     )  # fmt: skip
