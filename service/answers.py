@@ -5,10 +5,13 @@ A batch answers ten thousand scores. Building each answer as a pydantic model (e
 validation, `model_construct`) costs more than predicting it; these records cost a fifth of
 that, and pydantic's compiled core serialises them field for field as it does the model. They
 are not frozen: a frozen dataclass costs seven times as much to make. The fields are the
-model's, in the same order and of the same types (a test keeps them so)."""
+model's, in the same order and of the same types (a test keeps them so), but for the terms:
+they come as their JSON, made by the terms policy (`recommended_terms_json`), and are sent as
+they are."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,7 +20,7 @@ from uuid import UUID
 
 from pydantic import TypeAdapter
 
-__all__ = ["ReasonAnswer", "ScoreAnswer", "SubjectAnswer", "answers_json"]
+__all__ = ["ReasonAnswer", "ScoreAnswer", "SubjectAnswer", "answers_json", "terms_of"]
 
 
 @dataclass(slots=True)
@@ -60,13 +63,26 @@ class ScoreAnswer:
     review_reason: str | None
     model_version: str
     policy_version: str | None
-    terms: dict[str, Any] | None
+    terms: bytes | None  # the JSON of `RecommendedTerms.to_dict()`
 
 
 _ANSWER = TypeAdapter(ScoreAnswer)
+_BUT_TERMS = {"terms"}
 
 
 def answers_json(answers: Sequence[ScoreAnswer]) -> list[bytes]:
-    """Each answer as JSON, serialised once by pydantic's compiled core: the caller receives
-    these very bytes, and the log keeps them."""
-    return [_ANSWER.dump_json(answer) for answer in answers]
+    """Each answer as JSON, serialised once by pydantic's compiled core, its terms' JSON put
+    in as made: the caller receives these very bytes, and the log keeps them."""
+    dump = _ANSWER.dump_json
+    return [
+        dump(answer)
+        if answer.terms is None
+        # The terms are the last field: the JSON of the others, its closing brace replaced.
+        else b'%b,"terms":%b}' % (dump(answer, exclude=_BUT_TERMS)[:-1], answer.terms)
+        for answer in answers
+    ]
+
+
+def terms_of(answer: ScoreAnswer) -> dict[str, Any] | None:
+    """The answer's terms as data (for pages that show them)."""
+    return None if answer.terms is None else dict(json.loads(answer.terms))

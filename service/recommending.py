@@ -8,28 +8,23 @@ same day.
 from __future__ import annotations
 
 import functools
-import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.schemas import EMAIL_PATTERN
-from service.terms import (
-    PayerContact,
-    RequestedTerms,
-    TermsPolicy,
-    TermsRequest,
-    recommend_terms,
-)
+from service.terms import OrderColumns, PayerContact, TermsPolicy, recommended_terms_json
+from service.terms.law import DeadlineBasis
 from service.terms.request import PHONE_PATTERN
 
-__all__ = ["COMPANY_FIELDS", "CUSTOMER_FIELDS", "TERMS_FEATURES", "terms_for"]
+__all__ = ["COMPANY_FIELDS", "CUSTOMER_FIELDS", "TERMS_FEATURES", "recommended_terms"]
 
-# What `terms_for` reads of the features, the company's registry row and the customer account:
-# a batch hands over only these, row by row.
+# What `recommended_terms` reads of the features, the company's registry row and the customer
+# account.
 TERMS_FEATURES = ("overdue_count", "open_amount", "overdue_amount", "oldest_overdue_days",
                   "prior_invoices", "relationship_days", "prior_amount_mean", "settled_count",
                   "known_late_share")  # fmt: skip
@@ -43,51 +38,58 @@ _GOOD_PAYER_LATE_SHARE = 0.1
 _DAYS_PER_MONTH = 30.44
 
 
-def terms_for(
+def recommended_terms(
     policy: TermsPolicy,
     *,
-    features: Mapping[str, float],
-    grade: str,
-    p_late: float,
-    p_severe: float,
-    amount: float,
-    terms_days: int,
-    as_of: date,
-    company: Mapping[str, Any],
-    customer: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The policy's recommendation for one scored order, as JSON-ready data."""
-    overdue_count = int(_number(features["overdue_count"]))
-    open_amount = max(_number(features["open_amount"]), 0.0)
-    request = TermsRequest(
+    features: np.ndarray,
+    grade: Sequence[str],
+    p_severe: Sequence[float],
+    amount: Sequence[float],
+    terms_days: Sequence[int],
+    as_of: Sequence[date],
+    companies: Sequence[Mapping[str, Any]],
+    customers: Sequence[Mapping[str, Any]],
+) -> list[bytes]:
+    """The policy's recommendation for each scored order, as its JSON. `features` has a row
+    per order and a column per name of TERMS_FEATURES; `companies` and `customers` give each
+    order's registry row and account (empty for a prospect)."""
+    column = dict(zip(TERMS_FEATURES, np.asarray(features, dtype=float).T, strict=True))
+    known = {name: np.nan_to_num(values, nan=0.0) for name, values in column.items()}
+    overdue = known["overdue_count"].astype(int) > 0  # read as int() reads it: 0.5 is none
+    count, days = known["prior_invoices"], known["relationship_days"]
+    history = (count > 0) & (days > 0)  # else a prospect: no usual amount
+    monthly = np.full(len(grade), np.nan)
+    monthly[history] = (
+        known["prior_amount_mean"][history]
+        * count[history]
+        / np.maximum(days[history] / _DAYS_PER_MONTH, 1.0)
+    )
+    late_share = np.nan_to_num(column["known_late_share"], nan=1.0)
+    good_payer = (known["settled_count"] >= _GOOD_PAYER_SETTLED) & (
+        late_share < _GOOD_PAYER_LATE_SHARE
+    )
+    orders = OrderColumns(
         grade=grade,
-        p_late=p_late,
         p_severe=p_severe,
         order_amount=amount,
-        requested_terms=_requested(terms_days),
-        open_amount=open_amount,
-        overdue_amount=min(_number(features["overdue_amount"]), open_amount)
-        if overdue_count else 0.0,
-        overdue_count=overdue_count,
-        oldest_overdue_days=int(_number(features["oldest_overdue_days"])) if overdue_count else 0,
-        usual_monthly_amount=_usual_monthly_amount(features),
-        naf_code=_text(company.get("naf_code")),
-        is_sole_trader=bool(company.get("is_sole_trader") or False),
-        preferred_channel=_text(customer.get("preferred_channel")),
-        payer=_payer(customer),
-        good_payer=_number(features["settled_count"]) >= _GOOD_PAYER_SETTLED
-        and _number(features["known_late_share"], 1.0) < _GOOD_PAYER_LATE_SHARE,
+        requested=[_requested(days) for days in terms_days],
+        open_amount=np.maximum(known["open_amount"], 0.0).tolist(),
+        oldest_overdue_days=np.where(overdue, known["oldest_overdue_days"], 0).astype(int).tolist(),
+        usual_monthly_amount=monthly,
+        naf_code=[_text(company.get("naf_code")) for company in companies],
+        supplier_naf_code=[None] * len(grade),
+        is_sole_trader=[bool(company.get("is_sole_trader") or False) for company in companies],
+        preferred_channel=[_text(customer.get("preferred_channel")) for customer in customers],
+        payer=[_payer(customer) for customer in customers],
+        good_payer=good_payer.tolist(),
         invoice_date=as_of,
-    )  # fmt: skip
-    return recommend_terms(request, policy, today=as_of).to_dict()
+    )
+    return recommended_terms_json(orders, policy)
 
 
-def _usual_monthly_amount(features: Mapping[str, float]) -> float | None:
-    """What the customer is invoiced in a usual month, from its history (None: a prospect)."""
-    count, days = _number(features["prior_invoices"]), _number(features["relationship_days"])
-    if count <= 0 or days <= 0:
-        return None
-    return _number(features["prior_amount_mean"]) * count / max(days / _DAYS_PER_MONTH, 1.0)
+@functools.lru_cache(maxsize=512)
+def _requested(days: int) -> tuple[int, DeadlineBasis]:
+    return (days, "invoice_date")
 
 
 def _payer(customer: Mapping[str, Any]) -> PayerContact | None:
@@ -112,23 +114,10 @@ def _payer_of(name: object, email: object, phone: object) -> PayerContact | None
 _EMAIL, _PHONE = re.compile(EMAIL_PATTERN), re.compile(PHONE_PATTERN)
 
 
-@functools.lru_cache(maxsize=512)
-def _requested(days: int) -> RequestedTerms:
-    """Validated once per number of days (frozen): most orders ask for one of a few."""
-    return RequestedTerms(days=days)
-
-
 @functools.lru_cache(maxsize=4096)
 def _payer_contact(name: str | None, email: str | None, phone: str | None) -> PayerContact:
     """Validated once per contact: a batch names the same customers many times (frozen)."""
     return PayerContact(name=name, email=email, phone=phone)
-
-
-def _number(value: object, missing: float = 0.0) -> float:
-    if type(value) is float:  # features come as floats: the common case, checked first
-        return missing if math.isnan(value) else value
-    number = float(value) if value is not None and not pd.isna(value) else missing  # type: ignore[arg-type]
-    return missing if math.isnan(number) else number
 
 
 def _text(value: object) -> str | None:

@@ -29,7 +29,7 @@ from service.decision_ids import new_decision_ids
 from service.errors import InvalidField, UnknownCompany, UnknownCustomer
 from service.model_host import ModelHost
 from service.portfolio import WHOLE_MAX_ROWS, Directory, WholeLedger, customers_of, ledger_for
-from service.recommending import TERMS_FEATURES, terms_for
+from service.recommending import TERMS_FEATURES, recommended_terms
 from service.schemas import CompanyData, ScoreSubject
 from service.terms import TermsPolicy
 from service.terms.request import Grade
@@ -149,7 +149,7 @@ class Scorer:
             _reasons(model, features) if explain else [None] * len(requests)
         )
         outcomes = _outcomes(features, scores, as_of, [r.terms_days for r in requests])
-        recommended: Sequence[dict[str, Any] | None] = (
+        recommended: Sequence[bytes | None] = (
             self._terms(requests, subjects, as_of, features, outcomes, directory)
             if self.policy is not None and terms
             else [None] * len(requests)
@@ -196,38 +196,26 @@ class Scorer:
         features: np.ndarray,
         outcomes: Sequence[_Outcome],
         directory: Directory,
-    ) -> list[dict[str, Any]]:
-        """The terms policy's recommendation for each scored order, from the probabilities
-        as the answers give them."""
+    ) -> list[bytes]:
+        """The terms policy's recommendation for each scored order (its JSON), from the
+        probabilities as the answers give them."""
         assert self.policy is not None
         companies, customers = directory.company_fields, directory.customer_fields
-        read = features[:, [_COLUMN[name] for name in TERMS_FEATURES]].tolist()
-        rows = zip(requests, subjects, as_of, map(tuple, read), outcomes, strict=True)
-        # A batch often names the same customer and order several times: the same inputs give
-        # the same terms, computed once (the answers share the read-only result).
-        recommended: dict[tuple[object, ...], dict[str, Any]] = {}
-        found = []
-        for request, subject, day, values, outcome in rows:
-            inputs = (
-                subject.company_key, subject.customer_id, day, request.amount or 0.0,
-                request.terms_days, outcome.grade, outcome.p_late, outcome.p_severe, values,
-            )  # fmt: skip
-            terms = recommended.get(inputs)
-            if terms is None:
-                terms = recommended[inputs] = terms_for(
-                    self.policy,
-                    features=dict(zip(TERMS_FEATURES, values, strict=True)),
-                    grade=outcome.grade,
-                    p_late=outcome.p_late,
-                    p_severe=outcome.p_severe,
-                    amount=request.amount or 0.0,
-                    terms_days=request.terms_days,
-                    as_of=day,
-                    company=companies.get(subject.company_key, {}),
-                    customer=customers.get(subject.customer_id, {}),
-                )
-            found.append(terms)
-        return found
+        return recommended_terms(
+            self.policy,
+            features=features[:, _TERMS_COLUMNS],
+            grade=[outcome.grade for outcome in outcomes],
+            p_severe=[outcome.p_severe for outcome in outcomes],
+            amount=[request.amount or 0.0 for request in requests],
+            terms_days=[request.terms_days for request in requests],
+            as_of=as_of,
+            companies=[companies.get(subject.company_key, _NONE) for subject in subjects],
+            customers=[customers.get(subject.customer_id, _NONE) for subject in subjects],
+        )
+
+
+_TERMS_COLUMNS = [_COLUMN[name] for name in TERMS_FEATURES]
+_NONE: dict[str, Any] = {}  # a prospect's account, or a company the registry lacks
 
 
 def probe_features(store: LedgerStore, as_of: date) -> pd.DataFrame:
@@ -441,7 +429,7 @@ def _answer(
     outcome: _Outcome,
     reasons: list[Reason] | None,
     model_version: str,
-    terms: dict[str, Any] | None,
+    terms: bytes | None,
     policy_version: str | None,
 ) -> ScoreAnswer:
     return ScoreAnswer(

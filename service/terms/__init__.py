@@ -12,8 +12,8 @@ refused at load with `InvalidPolicy`, listing every problem by key path.
 from service.terms.errors import InvalidPolicy, PolicyProblem
 from service.terms.law import RECOVERY_INDEMNITY_EUR, SECTOR_CAPS, SectorCap
 from service.terms.policy import TermsPolicy, default_policy, load_policy
-from service.terms.recommend import recommend_terms
-from service.terms.request import PayerContact, RequestedTerms, TermsRequest
+from service.terms.recommend import recommend_terms, recommended_terms_json
+from service.terms.request import OrderColumns, PayerContact, RequestedTerms, TermsRequest
 from service.terms.result import (
     Adjustment,
     DunningStep,
@@ -29,6 +29,7 @@ __all__ = [
     "DunningStep",
     "InvalidPolicy",
     "LatePaymentInterest",
+    "OrderColumns",
     "PayerContact",
     "PaymentDeadline",
     "PolicyProblem",
@@ -40,4 +41,5 @@ __all__ = [
     "default_policy",
     "load_policy",
     "recommend_terms",
+    "recommended_terms_json",
 ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable
 from datetime import date, timedelta
 
-from service.terms.request import PayerContact, TermsRequest
+from service.terms.memo import by_identity
+from service.terms.request import PayerContact
 from service.terms.result import Adjustment, DunningStep
 from service.terms.rules import DunningChannel, DunningRule
 
@@ -20,23 +21,27 @@ _LAST_LEVEL_ON_PREFERRED_CHANNEL = 1
 
 
 def dunning_plan(
-    rules: Sequence[DunningRule],
+    rules: tuple[DunningRule, ...],
     due: date,
     invoice_date: date,
-    request: TermsRequest,
-    adjustments: list[Adjustment],
-) -> tuple[DunningStep, ...]:
-    """The plan's steps on their dates, without those that would come before the invoice."""
-    steps, skipped = _plan(
-        tuple(rules), due, invoice_date, request.preferred_channel, request.payer,
-        request.good_payer,
-    )  # fmt: skip
-    if skipped is not None:
-        adjustments.append(skipped)
-    return steps
+    preferred: DunningChannel | None,
+    payer: PayerContact | None,
+    good_payer: bool,
+) -> tuple[tuple[DunningStep, ...], Adjustment | None]:
+    """The plan's steps on their dates, without those that would come before the invoice, and
+    the note on the reminders left out, if any. The same plan is the same object (frozen)."""
+    return _plans_of(rules)(due, invoice_date, preferred, payer, good_payer)
 
 
-@functools.lru_cache(maxsize=4096)
+@by_identity(256)
+def _plans_of(
+    rules: tuple[DunningRule, ...],
+) -> Callable[..., tuple[tuple[DunningStep, ...], Adjustment | None]]:
+    """The plans of one grade's rules, each made once: a batch's orders of one day and grade
+    mostly share their plan."""
+    return functools.lru_cache(maxsize=4096)(functools.partial(_plan, rules))
+
+
 def _plan(
     rules: tuple[DunningRule, ...],
     due: date,
@@ -45,8 +50,6 @@ def _plan(
     payer: PayerContact | None,
     good_payer: bool,
 ) -> tuple[tuple[DunningStep, ...], Adjustment | None]:
-    """The steps and the note on skipped reminders, made once per distinct plan: the steps are
-    frozen, and a batch's orders of one day and grade mostly share their plan."""
     steps = []
     skipped = []
     for rule in rules:

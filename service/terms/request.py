@@ -1,10 +1,15 @@
-"""What `recommend_terms` needs to know about a customer and an order, validated and frozen."""
+"""What `recommend_terms` needs to know about a customer and an order, validated and frozen;
+`OrderColumns`, the same for many orders at once (`recommended_terms_json`)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from features.schemas import EMAIL_PATTERN
@@ -13,6 +18,7 @@ from service.terms.law import DeadlineBasis, normalized_naf
 __all__ = [
     "PHONE_PATTERN",
     "Grade",
+    "OrderColumns",
     "PayerContact",
     "ReminderChannel",
     "RequestedTerms",
@@ -81,3 +87,129 @@ class TermsRequest(_Input):
         if self.overdue_count == 0 and (self.overdue_amount or self.oldest_overdue_days):
             raise ValueError("overdue_amount and oldest_overdue_days need overdue_count > 0")
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class OrderColumns:
+    """What the terms of many orders are decided on: the fields of a `TermsRequest` that the
+    decisions read, one column each, an entry per order, in the same units. `requested` holds
+    (days, basis) or None for the policy's deadline; `usual_monthly_amount` NaN for a
+    prospect. `checked_rows` checks every entry as a `TermsRequest` checks its field."""
+
+    grade: Sequence[str]
+    p_severe: Sequence[float]
+    order_amount: Sequence[float]
+    requested: Sequence[tuple[int, DeadlineBasis] | None]
+    open_amount: Sequence[float]
+    oldest_overdue_days: Sequence[int]
+    usual_monthly_amount: Sequence[float] | np.ndarray
+    naf_code: Sequence[str | None]
+    supplier_naf_code: Sequence[str | None]
+    is_sole_trader: Sequence[bool]
+    preferred_channel: Sequence[str | None]
+    payer: Sequence[PayerContact | None]
+    good_payer: Sequence[bool]
+    invoice_date: Sequence[date]
+
+    @classmethod
+    def of(cls, requests: Sequence[TermsRequest], today: date) -> OrderColumns:
+        """The columns of these requests; `today` stands for a missing invoice date."""
+        return cls(
+            grade=[r.grade for r in requests],
+            p_severe=[r.p_severe for r in requests],
+            order_amount=[r.order_amount for r in requests],
+            requested=[_requested_of(r.requested_terms) for r in requests],
+            open_amount=[r.open_amount for r in requests],
+            oldest_overdue_days=[r.oldest_overdue_days for r in requests],
+            usual_monthly_amount=[
+                np.nan if r.usual_monthly_amount is None else r.usual_monthly_amount
+                for r in requests
+            ],
+            naf_code=[r.naf_code for r in requests],
+            supplier_naf_code=[r.supplier_naf_code for r in requests],
+            is_sole_trader=[r.is_sole_trader for r in requests],
+            preferred_channel=[r.preferred_channel for r in requests],
+            payer=[r.payer for r in requests],
+            good_payer=[r.good_payer for r in requests],
+            invoice_date=[r.invoice_date or today for r in requests],
+        )
+
+    def checked_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Each order's values, in the order of the columns (NAF codes normalized, a missing
+        usual amount as None); ValueError naming the first order and field out of bounds."""
+        count = len(self.grade)
+        for name in self.__slots__:
+            if len(getattr(self, name)) != count:
+                raise ValueError(
+                    f"column {name} has {len(getattr(self, name))} entries, not {count}"
+                )
+        _within("p_severe", self.p_severe, 0.0, 1.0)
+        _within("order_amount", self.order_amount, 0.0, _MOST_EUROS)
+        _within("open_amount", self.open_amount, 0.0, _MOST_EUROS)
+        _within("oldest_overdue_days", self.oldest_overdue_days, 0, np.inf)
+        monthly = np.asarray(self.usual_monthly_amount, dtype=float)
+        _within("usual_monthly_amount", monthly, 0.0, _MOST_EUROS, missing=True)
+        for index, (grade, channel, requested) in enumerate(
+            zip(self.grade, self.preferred_channel, self.requested, strict=True)
+        ):
+            if grade not in _GRADES:
+                raise ValueError(f"order {index}: grade {grade!r} is not one of A to E")
+            if channel not in _CHANNELS:
+                raise ValueError(f"order {index}: preferred_channel {channel!r} is not a channel")
+            if requested is not None and not (
+                0 <= requested[0] <= _MOST_DAYS and requested[1] in _BASES
+            ):
+                raise ValueError(
+                    f"order {index}: requested terms {requested!r} are not 0 to {_MOST_DAYS} "
+                    "days from the invoice date or end of month"
+                )
+        return zip(
+            self.grade, self.p_severe, self.order_amount, self.requested, self.open_amount,
+            self.oldest_overdue_days, [None if m != m else m for m in monthly.tolist()],
+            [_naf(code, "naf_code", i) for i, code in enumerate(self.naf_code)],
+            [_naf(code, "supplier_naf_code", i) for i, code in enumerate(self.supplier_naf_code)],
+            self.is_sole_trader, self.preferred_channel, self.payer, self.good_payer,
+            self.invoice_date, strict=True,
+        )  # fmt: skip
+
+
+_MOST_EUROS = 1e10
+_GRADES = frozenset(get_args(Grade))
+_CHANNELS = frozenset([*get_args(ReminderChannel), None])
+_BASES = frozenset(get_args(DeadlineBasis))
+_MOST_DAYS = 3650  # RequestedTerms.days
+
+
+def _within(
+    name: str,
+    values: Sequence[float] | np.ndarray,
+    low: float,
+    high: float,
+    missing: bool = False,
+) -> None:
+    """Every value within [low, high]; NaN too when `missing` (it stands for None)."""
+    array = np.asarray(values, dtype=float)
+    inside = (array >= low) & (array <= high)  # NaN is not
+    wrong = np.flatnonzero(~(inside | np.isnan(array)) if missing else ~inside)
+    if wrong.size:
+        first = int(wrong[0])
+        value = float(array[first])
+        raise ValueError(f"order {first}: {name} {value!r} is not within [{low}, {high}]")
+
+
+def _requested_of(requested: RequestedTerms | None) -> tuple[int, DeadlineBasis] | None:
+    return None if requested is None else (requested.days, requested.basis)
+
+
+def _naf(code: str | None, name: str, index: int) -> str | None:
+    if code is None:
+        return None
+    try:
+        return _normalized(code)
+    except ValueError as error:
+        raise ValueError(f"order {index}: {name}: {error}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized(code: str) -> str:
+    return normalized_naf(code)

@@ -1,4 +1,5 @@
-"""What `recommend_terms` returns: frozen, and JSON-friendly through `to_dict()`."""
+"""What `recommend_terms` returns: frozen, and JSON-friendly through `to_dict()` and
+`to_json()` (the JSON of `to_dict()`, byte for byte, as pydantic writes it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
+from pydantic_core import to_json
+
 from service.terms.law import DeadlineBasis
+from service.terms.memo import by_identity
 from service.terms.rules import DunningChannel, PaymentMethod, SettleRule, Tone
 
 __all__ = [
@@ -17,6 +21,7 @@ __all__ = [
     "LatePaymentInterest",
     "PaymentDeadline",
     "RecommendedTerms",
+    "terms_json",
 ]
 
 
@@ -125,6 +130,95 @@ class RecommendedTerms:
                 {"field": a.field, "rule": a.rule, "message": a.message} for a in self.adjustments
             ],
         }
+
+    def to_json(self) -> bytes:
+        """The JSON of `to_dict()`, made of the JSON of its parts, most of them shared."""
+        return terms_json(
+            self.grade, self.deadline, self.deposit_percent, self.deposit_amount,
+            self.prepayment_required, self.settle_before_new_order, self.credit_limit,
+            self.available_credit, self.payment_method, self.dunning_plan,
+            self.late_payment_interest, self.recovery_indemnity_eur, self.legal_notice,
+            self.review_required, self.review_reasons, self.policy_version, self.adjustments,
+        )  # fmt: skip
+
+
+def terms_json(
+    grade: str,
+    deadline: PaymentDeadline,
+    deposit_percent: float,
+    deposit_amount: float,
+    prepayment_required: bool,
+    settle_before_new_order: SettleRule,
+    credit_limit: float,
+    available_credit: float,
+    payment_method: PaymentMethod,
+    dunning_plan: tuple[DunningStep, ...],
+    late_payment_interest: LatePaymentInterest,
+    recovery_indemnity_eur: int,
+    legal_notice: str,
+    review_required: bool,
+    review_reasons: tuple[str, ...],
+    policy_version: str,
+    adjustments: tuple[Adjustment, ...],
+) -> bytes:
+    """The JSON of the `RecommendedTerms` of these fields (in its order), as `to_json`.
+
+    A batch writes ten thousand of these: the parts many recommendations share (the plan, the
+    deadline, the interest, the legal notice, the words) are written once per distinct value
+    and the rest filled in around them, which costs a tenth of writing the dict."""
+    return _TERMS % (
+        _json(grade), _deadline_json(deadline), _number(deposit_percent),
+        _number(deposit_amount), _TRUE if prepayment_required else _FALSE,
+        _json(settle_before_new_order), _number(credit_limit), _number(available_credit),
+        _json(payment_method), _plan_json(dunning_plan), _interest_json(late_payment_interest),
+        _number(recovery_indemnity_eur), _json(legal_notice),
+        _TRUE if review_required else _FALSE, _json(review_reasons), _json(policy_version),
+        _adjustments_json(adjustments) if adjustments else b"[]",
+    )  # fmt: skip
+
+
+_TERMS = (
+    b'{"grade":%b,"deadline":%b,"deposit_percent":%b,"deposit_amount":%b,'
+    b'"prepayment_required":%b,"settle_before_new_order":%b,"credit_limit":%b,'
+    b'"available_credit":%b,"payment_method":%b,"dunning_plan":%b,'
+    b'"late_payment_interest":%b,"recovery_indemnity_eur":%b,"legal_notice":%b,'
+    b'"review_required":%b,"review_reasons":%b,"policy_version":%b,"adjustments":%b}'
+)
+_TRUE, _FALSE = b"true", b"false"
+
+
+def _number(value: float) -> bytes:
+    # Python and pydantic write a float alike, but below 1e-4, where Python writes "1e-05"
+    # and pydantic "0.00001"; ints alike.
+    if type(value) is float and (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+        return repr(value).encode()
+    return to_json(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _json(value: str | tuple[str, ...]) -> bytes:
+    return to_json(value)
+
+
+@by_identity(4096)
+def _deadline_json(deadline: PaymentDeadline) -> bytes:
+    return to_json(
+        {"days": deadline.days, "basis": deadline.basis, "due_date": deadline.due_date.isoformat()}
+    )
+
+
+@by_identity(4096)
+def _plan_json(plan: tuple[DunningStep, ...]) -> bytes:
+    return to_json(_steps_as_dicts(plan))
+
+
+@by_identity(256)
+def _interest_json(interest: LatePaymentInterest) -> bytes:
+    return to_json(_interest_as_dict(interest))
+
+
+def _adjustments_json(adjustments: tuple[Adjustment, ...]) -> bytes:
+    return to_json([{"field": a.field, "rule": a.rule, "message": a.message} for a in adjustments])
 
 
 @functools.lru_cache(maxsize=4096)

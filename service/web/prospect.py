@@ -6,14 +6,16 @@ caller), like a call to /v1/score.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from pydantic import ValidationError
 
 from features.errors import CreditRiskError, InvalidSiren
-from service.answers import ScoreAnswer
+from service.answers import ScoreAnswer, terms_of
 from service.api import ServiceState
 from service.errors import ModelNotReady
 from service.keys import ApiKey
@@ -96,10 +98,15 @@ class ScoreCard:
     response: ScoreAnswer
     timeline: list[PlanStep | DueMarker]
 
+    @functools.cached_property
+    def terms(self) -> dict[str, Any] | None:
+        """The recommended terms as data, as the page shows them."""
+        return terms_of(self.response)
+
     @property
     def policy_checks(self) -> list[str]:
         """What the policy asks a person to check, but the GDPR review (the card's notice)."""
-        terms = self.response.terms or {}
+        terms = self.terms or {}
         return [r for r in terms.get("review_reasons", []) if r != GDPR_REVIEW_REASON]
 
 
@@ -122,7 +129,7 @@ def score_card(state: ServiceState, key: ApiKey, card: CardInput) -> ScoreCard:
         policy_version=state.policy_version,
     )  # fmt: skip
     state.metrics.scored([response.grade])
-    return ScoreCard(card, response, timeline(response.terms))
+    return ScoreCard(card, response, timeline(terms_of(response)))
 
 
 def siren_message(error: InvalidSiren, t: Translator) -> str:
