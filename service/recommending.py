@@ -53,18 +53,18 @@ def recommended_terms(
     """The policy's recommendation for each scored order, as its JSON. `features` has a row
     per order and a column per name of TERMS_FEATURES; `companies` and `customers` give each
     order's registry row and account (empty for a prospect)."""
-    column = dict(zip(TERMS_FEATURES, np.asarray(features, dtype=float).T, strict=True))
-    known = {name: np.nan_to_num(values, nan=0.0) for name, values in column.items()}
+    read = np.asarray(features, dtype=float)
+    # A missing count or amount reads as none (NaN compares false: a missing late share is
+    # not below any threshold).
+    known = dict(zip(TERMS_FEATURES, np.where(np.isnan(read), 0.0, read).T, strict=True))
+    late_share = read[:, TERMS_FEATURES.index("known_late_share")]
     overdue = known["overdue_count"].astype(int) > 0  # read as int() reads it: 0.5 is none
     count, days = known["prior_invoices"], known["relationship_days"]
-    history = (count > 0) & (days > 0)  # else a prospect: no usual amount
-    monthly = np.full(len(grade), np.nan)
-    monthly[history] = (
-        known["prior_amount_mean"][history]
-        * count[history]
-        / np.maximum(days[history] / _DAYS_PER_MONTH, 1.0)
+    monthly = np.where(
+        (count > 0) & (days > 0),
+        known["prior_amount_mean"] * count / np.maximum(days / _DAYS_PER_MONTH, 1.0),
+        np.nan,  # no history: a prospect, no usual amount
     )
-    late_share = np.nan_to_num(column["known_late_share"], nan=1.0)
     good_payer = (known["settled_count"] >= _GOOD_PAYER_SETTLED) & (
         late_share < _GOOD_PAYER_LATE_SHARE
     )
@@ -121,4 +121,6 @@ def _payer_contact(name: str | None, email: str | None, phone: str | None) -> Pa
 
 
 def _text(value: object) -> str | None:
+    if type(value) is str:  # the common case, checked first
+        return value
     return None if value is None or pd.isna(value) else str(value)

@@ -8,9 +8,10 @@ mixes two models in one answer.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -215,7 +216,8 @@ class Scorer:
 
 
 _TERMS_COLUMNS = [_COLUMN[name] for name in TERMS_FEATURES]
-_NONE: dict[str, Any] = {}  # a prospect's account, or a company the registry lacks
+# A prospect's account, or a company the registry lacks.
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
 
 def probe_features(store: LedgerStore, as_of: date) -> pd.DataFrame:

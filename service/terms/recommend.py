@@ -5,6 +5,9 @@ The due date is the earliest of what the request asks, what the grade's policy a
 general legal cap (L441-10 I) and any sector cap (L441-11 II); every cut is explained in
 `adjustments`. Deposit, prepayment, settlement and credit limit follow the grade's policy and
 harden when the customer's exposure or P(severe) call for it, never softer than the policy.
+
+`recommended_terms_json` makes the same decisions for many orders (`OrderColumns`) and gives
+each one's terms as JSON: what a score and a batch send.
 """
 
 from __future__ import annotations

@@ -143,12 +143,14 @@ class OrderColumns:
                 raise ValueError(
                     f"column {name} has {len(getattr(self, name))} entries, not {count}"
                 )
-        _within("p_severe", self.p_severe, 0.0, 1.0)
-        _within("order_amount", self.order_amount, 0.0, _MOST_EUROS)
-        _within("open_amount", self.open_amount, 0.0, _MOST_EUROS)
-        _within("oldest_overdue_days", self.oldest_overdue_days, 0, np.inf)
         monthly = np.asarray(self.usual_monthly_amount, dtype=float)
-        _within("usual_monthly_amount", monthly, 0.0, _MOST_EUROS, missing=True)
+        _check_bounds(
+            np.array(
+                [self.p_severe, self.order_amount, self.open_amount, self.oldest_overdue_days,
+                 monthly],
+                dtype=float,
+            ).reshape(len(_BOUNDED), count)
+        )  # fmt: skip
         for index, (grade, channel, requested) in enumerate(
             zip(self.grade, self.preferred_channel, self.requested, strict=True)
         ):
@@ -180,21 +182,26 @@ _BASES = frozenset(get_args(DeadlineBasis))
 _MOST_DAYS = 3650  # RequestedTerms.days
 
 
-def _within(
-    name: str,
-    values: Sequence[float] | np.ndarray,
-    low: float,
-    high: float,
-    missing: bool = False,
-) -> None:
-    """Every value within [low, high]; NaN too when `missing` (it stands for None)."""
-    array = np.asarray(values, dtype=float)
-    inside = (array >= low) & (array <= high)  # NaN is not
-    wrong = np.flatnonzero(~(inside | np.isnan(array)) if missing else ~inside)
-    if wrong.size:
-        first = int(wrong[0])
-        value = float(array[first])
-        raise ValueError(f"order {first}: {name} {value!r} is not within [{low}, {high}]")
+# The numeric columns and their bounds, in the order `checked_rows` stacks them; the last one
+# may be missing (NaN, for None).
+_BOUNDED = ("p_severe", "order_amount", "open_amount", "oldest_overdue_days",
+            "usual_monthly_amount")  # fmt: skip
+_LOW = np.array([[0.0], [0.0], [0.0], [0.0], [0.0]])
+_HIGH = np.array([[1.0], [_MOST_EUROS], [_MOST_EUROS], [np.inf], [_MOST_EUROS]])
+
+
+def _check_bounds(values: np.ndarray) -> None:
+    """ValueError naming the first order (then column) out of bounds; NaN is out, but in the
+    last column. One test over the stacked columns: a round of a few orders costs a few
+    microseconds."""
+    inside = (values >= _LOW) & (values <= _HIGH)
+    inside[-1] |= np.isnan(values[-1])
+    if inside.all():
+        return
+    column, order = min(zip(*np.nonzero(~inside), strict=True), key=lambda at: (at[1], at[0]))
+    name, value = _BOUNDED[column], float(values[column, order])
+    low, high = float(_LOW[column, 0]), float(_HIGH[column, 0])
+    raise ValueError(f"order {order}: {name} {value!r} is not within [{low}, {high}]")
 
 
 def _requested_of(requested: RequestedTerms | None) -> tuple[int, DeadlineBasis] | None:
