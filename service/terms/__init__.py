@@ -3,7 +3,10 @@
     policy = load_policy("my_policy.toml")          # or default_policy()
     terms = recommend_terms(TermsRequest(grade="C", p_late=0.3, p_severe=0.05,
                                          order_amount=12_000), policy, today=date.today())
-    terms.to_dict()
+    terms.to_dict()                                  # or terms.to_json(), its JSON
+
+    # Many orders at once, each one's terms as JSON (what the service sends):
+    recommended_terms_json(OrderColumns.of(requests, date.today()), policy)
 
 A policy file that breaks the law, contradicts itself or gives a riskier grade softer terms is
 refused at load with `InvalidPolicy`, listing every problem by key path.
