@@ -18,7 +18,6 @@ import pandas as pd
 
 from features.schemas import EMAIL_PATTERN
 from service.terms import OrderColumns, PayerContact, TermsPolicy, recommended_terms_json
-from service.terms.law import DeadlineBasis
 from service.terms.request import PHONE_PATTERN
 
 __all__ = ["COMPANY_FIELDS", "CUSTOMER_FIELDS", "TERMS_FEATURES", "recommended_terms"]
@@ -72,7 +71,7 @@ def recommended_terms(
         grade=grade,
         p_severe=p_severe,
         order_amount=amount,
-        requested=[_requested(days) for days in terms_days],
+        requested=[(days, "invoice_date") for days in terms_days],
         open_amount=np.maximum(known["open_amount"], 0.0).tolist(),
         oldest_overdue_days=np.where(overdue, known["oldest_overdue_days"], 0).astype(int).tolist(),
         usual_monthly_amount=monthly,
@@ -85,11 +84,6 @@ def recommended_terms(
         invoice_date=as_of,
     )
     return recommended_terms_json(orders, policy)
-
-
-@functools.lru_cache(maxsize=512)
-def _requested(days: int) -> tuple[int, DeadlineBasis]:
-    return (days, "invoice_date")
 
 
 def _payer(customer: Mapping[str, Any]) -> PayerContact | None:

@@ -28,7 +28,7 @@ from service.terms.law import (
 )
 from service.terms.notice import legal_notice
 from service.terms.policy import TermsPolicy
-from service.terms.request import OrderColumns, PayerContact, TermsRequest
+from service.terms.request import OrderColumns, PayerContact, TermsRequest, requested_deadline
 from service.terms.result import (
     Adjustment,
     DunningStep,
@@ -49,10 +49,9 @@ GDPR_REVIEW_REASON = (
 
 def recommend_terms(request: TermsRequest, policy: TermsPolicy, *, today: date) -> RecommendedTerms:
     """The payment terms to offer for this order; `today` stands for a missing invoice date."""
-    requested = request.requested_terms
     decided = _decided(
         policy, request.grade, request.p_severe, request.order_amount,
-        (requested.days, requested.basis) if requested else None, request.open_amount,
+        requested_deadline(request.requested_terms), request.open_amount,
         request.oldest_overdue_days, request.usual_monthly_amount, request.naf_code,
         request.supplier_naf_code, request.is_sole_trader, request.preferred_channel,
         request.payer, request.good_payer, request.invoice_date or today,

@@ -23,6 +23,7 @@ __all__ = [
     "ReminderChannel",
     "RequestedTerms",
     "TermsRequest",
+    "requested_deadline",
 ]
 
 # The same values as features.grades.GRADES and features.schemas.REMINDER_CHANNELS, spelled out
@@ -118,7 +119,7 @@ class OrderColumns:
             grade=[r.grade for r in requests],
             p_severe=[r.p_severe for r in requests],
             order_amount=[r.order_amount for r in requests],
-            requested=[_requested_of(r.requested_terms) for r in requests],
+            requested=[requested_deadline(r.requested_terms) for r in requests],
             open_amount=[r.open_amount for r in requests],
             oldest_overdue_days=[r.oldest_overdue_days for r in requests],
             usual_monthly_amount=[
@@ -204,7 +205,8 @@ def _check_bounds(values: np.ndarray) -> None:
     raise ValueError(f"order {order}: {name} {value!r} is not within [{low}, {high}]")
 
 
-def _requested_of(requested: RequestedTerms | None) -> tuple[int, DeadlineBasis] | None:
+def requested_deadline(requested: RequestedTerms | None) -> tuple[int, DeadlineBasis] | None:
+    """Requested terms as the decisions take them: (days, basis), or None for the policy's."""
     return None if requested is None else (requested.days, requested.basis)
 
 

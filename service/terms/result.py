@@ -101,17 +101,12 @@ class RecommendedTerms:
         Spelled out field by field rather than walked generically: a batch converts tens of
         thousands of results. A test keeps it equal to the generic conversion of every field.
         """
-        deadline = self.deadline
         interest = self.late_payment_interest
         # The plan's steps and the interest are converted once per distinct value and copied:
         # a batch's results mostly share them, and each result gets dicts of its own.
         return {
             "grade": self.grade,
-            "deadline": {
-                "days": deadline.days,
-                "basis": deadline.basis,
-                "due_date": deadline.due_date.isoformat(),
-            },
+            "deadline": _deadline_as_dict(self.deadline),
             "deposit_percent": self.deposit_percent,
             "deposit_amount": self.deposit_amount,
             "prepayment_required": self.prepayment_required,
@@ -126,9 +121,7 @@ class RecommendedTerms:
             "review_required": self.review_required,
             "review_reasons": list(self.review_reasons),
             "policy_version": self.policy_version,
-            "adjustments": [
-                {"field": a.field, "rule": a.rule, "message": a.message} for a in self.adjustments
-            ],
+            "adjustments": _adjustments_as_dicts(self.adjustments),
         }
 
     def to_json(self) -> bytes:
@@ -202,9 +195,7 @@ def _json(value: str | tuple[str, ...]) -> bytes:
 
 @by_identity(4096)
 def _deadline_json(deadline: PaymentDeadline) -> bytes:
-    return to_json(
-        {"days": deadline.days, "basis": deadline.basis, "due_date": deadline.due_date.isoformat()}
-    )
+    return to_json(_deadline_as_dict(deadline))
 
 
 @by_identity(4096)
@@ -218,7 +209,19 @@ def _interest_json(interest: LatePaymentInterest) -> bytes:
 
 
 def _adjustments_json(adjustments: tuple[Adjustment, ...]) -> bytes:
-    return to_json([{"field": a.field, "rule": a.rule, "message": a.message} for a in adjustments])
+    return to_json(_adjustments_as_dicts(adjustments))
+
+
+def _deadline_as_dict(deadline: PaymentDeadline) -> dict[str, Any]:
+    return {
+        "days": deadline.days,
+        "basis": deadline.basis,
+        "due_date": deadline.due_date.isoformat(),
+    }
+
+
+def _adjustments_as_dicts(adjustments: tuple[Adjustment, ...]) -> list[dict[str, str]]:
+    return [{"field": a.field, "rule": a.rule, "message": a.message} for a in adjustments]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -96,12 +96,16 @@ def _request(card: CardInput) -> ScoreRequest:
 class ScoreCard:
     input: CardInput
     response: ScoreAnswer
-    timeline: list[PlanStep | DueMarker]
 
     @functools.cached_property
     def terms(self) -> dict[str, Any] | None:
         """The recommended terms as data, as the page shows them."""
         return terms_of(self.response)
+
+    @functools.cached_property
+    def timeline(self) -> list[PlanStep | DueMarker]:
+        """The dunning plan's steps around the due date."""
+        return timeline(self.terms)
 
     @property
     def policy_checks(self) -> list[str]:
@@ -129,7 +133,7 @@ def score_card(state: ServiceState, key: ApiKey, card: CardInput) -> ScoreCard:
         policy_version=state.policy_version,
     )  # fmt: skip
     state.metrics.scored([response.grade])
-    return ScoreCard(card, response, timeline(terms_of(response)))
+    return ScoreCard(card, response)
 
 
 def siren_message(error: InvalidSiren, t: Translator) -> str:
