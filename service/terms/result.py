@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -126,13 +126,7 @@ class RecommendedTerms:
 
     def to_json(self) -> bytes:
         """The JSON of `to_dict()`, made of the JSON of its parts, most of them shared."""
-        return terms_json(
-            self.grade, self.deadline, self.deposit_percent, self.deposit_amount,
-            self.prepayment_required, self.settle_before_new_order, self.credit_limit,
-            self.available_credit, self.payment_method, self.dunning_plan,
-            self.late_payment_interest, self.recovery_indemnity_eur, self.legal_notice,
-            self.review_required, self.review_reasons, self.policy_version, self.adjustments,
-        )  # fmt: skip
+        return terms_json(*(getattr(self, field.name) for field in fields(self)))
 
 
 def terms_json(
