@@ -57,15 +57,14 @@ def open_store(database_url: str | None) -> LedgerStore:
     return LedgerStore.open(database_url or settings.ledger_url)
 
 
-def parse_today(today: str | None) -> date:
-    if today is None:
+def parse_day(value: str | None, option: str = "--today") -> date:
+    """The date an option gives (today when it is not given), or a usage error naming it."""
+    if value is None:
         return date.today()
     try:
-        return date.fromisoformat(today)
+        return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(
-            f"{today!r} is not a date YYYY-MM-DD", param_hint="--today"
-        ) from None
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=option) from None
 
 
 @contextmanager
@@ -134,7 +133,7 @@ def import_canonical_command(
 
     store = open_store(database_url)
     run_import("canonical import", lambda progress: import_canonical(
-        store, paths, today=parse_today(today), table=table, separator=sep, encoding=encoding,
+        store, paths, today=parse_day(today), table=table, separator=sep, encoding=encoding,
         progress=progress))  # fmt: skip
 
 
@@ -152,7 +151,7 @@ def import_mapped_command(
 
     store = open_store(database_url)
     run_import("invoice export", lambda progress: import_mapped_invoices(
-        store, path, mapping, today=parse_today(today), progress=progress))  # fmt: skip
+        store, path, mapping, today=parse_day(today), progress=progress))  # fmt: skip
 
 
 def demo_data_command(
@@ -182,11 +181,11 @@ def demo_data_command(
     from features.demo import generate_portfolio
     from features.importers.landing import land
 
+    end = parse_day(end_date, "--end-date")  # before the store is created
     store = open_store(database_url)
     if if_missing and store.count("invoice") > 0:
         out.print(f"The store already holds {store.count('invoice'):,} invoices: kept as is.")
         return
-    end = parse_today(end_date)
     started = time.perf_counter()
     with progress_bar("demo portfolio") as update:
         frames = generate_portfolio(
@@ -240,7 +239,7 @@ def run_registry_import(
 ) -> None:
     """Run one of the registry importers, which all take (store, path, today, progress)."""
     store = open_store(database_url)
-    run_import(title, lambda progress: importer(store, path, today=parse_today(today),
+    run_import(title, lambda progress: importer(store, path, today=parse_day(today),
                                                 progress=progress))  # fmt: skip
 
 
@@ -301,6 +300,6 @@ def import_fec_command(
 
     store = open_store(database_url)
     run_import("FEC", lambda progress: import_fec(
-        store, path, today=parse_today(today), encoding=encoding,
+        store, path, today=parse_day(today), encoding=encoding,
         default_terms_days=default_terms, customer_accounts=customer_accounts,
         progress=progress))  # fmt: skip

@@ -62,6 +62,16 @@ def test_a_bad_today_option_is_a_usage_error(tmp_path: Path, database_url: str) 
     assert "YYYY-MM-DD" in result.output
 
 
+def test_a_bad_end_date_is_named_and_creates_no_store(tmp_path: Path) -> None:
+    database = tmp_path / "never.db"
+    result = runner.invoke(app, ["demo-data", "--database-url", f"sqlite:///{database}",
+                                 "--end-date", "2026-02-30"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "--end-date" in result.output
+    assert "'2026-02-30' is not a date YYYY-MM-DD" in result.output
+    assert not database.exists()
+
+
 REGISTRY_DATA = Path(__file__).resolve().parent / "features" / "data" / "registry"
 
 
