@@ -67,6 +67,7 @@ from service.schemas import (
 )
 from service.scoring import Scorer
 from service.settings import ServiceSettings
+from service.terms.rates_due import missing_rates
 
 __all__ = ["ServiceState", "operations", "score_route", "v1"]
 
@@ -89,6 +90,13 @@ class ServiceState:
     @property
     def policy_version(self) -> str | None:
         return self.scorer.policy_version
+
+    def policy_warnings(self) -> list[str]:
+        """The late-payment rates the policy lacks today (see `service.terms.rates_due`)."""
+        policy = self.scorer.policy
+        if policy is None:
+            return []
+        return [gap.message() for gap in missing_rates(policy, self.today())]
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -311,6 +319,7 @@ async def ready(request: Request, state: StateDep) -> JSONResponse:
         model_version=state.host.model.version if state.host.ready else None,
         store=store,
         last_reload=_reload_out(state.host.last_reload),
+        warnings=state.policy_warnings(),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if is_ready else 503)
 
@@ -354,6 +363,7 @@ def policy(state: StateDep, _caller: PolicyReader) -> PolicyOut:
         source=terms_policy.source,
         description=terms_policy.description,
         policy=dict(terms_policy.document),
+        warnings=state.policy_warnings(),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,6 +48,18 @@ class ServiceMetrics:
             ["version"],
             registry=self.registry,
         )
+
+        self.policy_rates_days_left = Gauge(
+            "credit_risk_policy_rates_days_left",
+            "Days until the terms policy has no late-payment rates for the half-year in force "
+            "(0: it has none now, and recommendations are flagged for review)",
+            registry=self.registry,
+        )
+
+    def watch_policy_rates(self, days_left: Callable[[], float]) -> None:
+        """The policy's days left, worked out at each scrape (the date moves on while the
+        service runs)."""
+        self.policy_rates_days_left.set_function(days_left)
 
     def scored(self, grades: Iterable[str]) -> None:
         for grade, count in collections.Counter(grades).items():  # a batch: one update per grade

@@ -295,6 +295,11 @@ class ReadyOut(BaseModel):
     model_version: str | None
     store: str
     last_reload: ReloadOut | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what needs attention without stopping the service: the terms policy "
+        "lacking the late-payment rates of the half-year in force or of the next one",
+    )
 
 
 # ---- ingestion (ERP) ---------------------------------------------------------------------------
@@ -400,3 +405,8 @@ class PolicyOut(BaseModel):
     source: str
     description: str
     policy: dict[str, Any] = Field(description="the policy file's content")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="the late-payment rates the policy lacks: of the half-year in force "
+        "(recommendations are then flagged for review), or of the next one within a month",
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -11,6 +13,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+
+from service.app import create_app
+from tests.service.conftest import service_settings, signed_in
 
 
 def test_customer_look_up(client: TestClient) -> None:
@@ -64,6 +69,34 @@ def test_health_and_model(client: TestClient) -> None:
     assert model["version"] == "test-v1"
     assert "days_late_mean" in model["features"]
     assert set(model["grade_upper_bounds"]) == {"A", "B", "C", "D"}
+
+
+def test_a_policy_with_the_rates_in_force_gives_no_warning(client: TestClient) -> None:
+    assert client.get("/health/ready").json()["warnings"] == []
+    assert client.get("/v1/policy").json()["warnings"] == []
+    # 2026-01-05: the shipped policy's rates run out on 1 July 2026.
+    assert "credit_risk_policy_rates_days_left 177.0" in client.get("/metrics").text
+
+
+def test_missing_late_payment_rates_are_said_without_stopping_the_service(
+    data_dir: Path, model_dir: Path
+) -> None:
+    """On 7 December 2026 the shipped policy lacks the rates of the half-year in force and of
+    the next one: readiness, the policy and the metrics say so, and the service still serves."""
+    app = create_app(service_settings(data_dir, model_dir), today=lambda: date(2026, 12, 7))
+    with signed_in(app) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200
+        assert ready.json()["ready"] is True
+        now, upcoming = ready.json()["warnings"]
+        assert "no late-payment rates for 2026-H2 (since 1 July 2026)" in now
+        assert "2027-H1, which starts on 1 January 2027 (in 25 days)" in upcoming
+        policy = client.get("/v1/policy").json()
+        assert policy["warnings"] == [now, upcoming]
+        assert "credit_risk_policy_rates_days_left 0.0" in client.get("/metrics").text
+        scored = client.post("/v1/score", json={"customer_id": "C00001"})
+        assert scored.status_code == 200
+        assert scored.json()["terms"]["review_required"] is True
 
 
 def test_metrics_expose_latency_grades_and_model(client: TestClient) -> None:
