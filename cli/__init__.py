@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from features.cli import demo_data_command, import_app, status_command
-from service.cli import keys_app, serve_command
+from service.cli import keys_app, policy_app, serve_command
 from training.cli import models_command, promote_command, rollback_command, train_command
 
 app = typer.Typer(
@@ -24,5 +24,6 @@ app.command("rollback")(rollback_command)
 app.command("models")(models_command)
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")
+app.add_typer(policy_app, name="policy")
 
 __all__ = ["app"]

@@ -1,22 +1,28 @@
-"""`serve` and `keys`: run the scoring service, manage its API keys (wired into `credit-risk`)."""
+"""`serve`, `keys` and `policy`: run the scoring service, manage its API keys, check a terms
+policy before it is used (wired into `credit-risk`)."""
 
 from __future__ import annotations
 
 import os
 import socket
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from features.cli import parse_day
 from service.keys import ROLES, ApiKeys, InvalidKeyRequest
 
 if TYPE_CHECKING:
     from service.settings import ServiceSettings
+    from service.terms import TermsPolicy
+    from service.terms.rules import GradeTerms
 
-__all__ = ["keys_app", "serve_command"]
+__all__ = ["keys_app", "policy_app", "serve_command"]
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -215,3 +221,155 @@ def demo_key(database_url: DatabaseOption = None) -> None:
         saved.chmod(0o600)
     console.print(f"demo API key (roles {', '.join(ROLES)}; header X-API-Key), in {saved}:")
     out.print(token, highlight=False)
+
+
+policy_app = typer.Typer(
+    help="The terms policy: a TOML file an analyst edits (deadlines, deposits, credit limits, "
+    "dunning plans per grade and amount, late-payment rates per half-year). Start from the "
+    "shipped one with `init`, check it with `check`, then serve it with "
+    "CREDIT_RISK_POLICY_PATH=<file>.",
+    no_args_is_help=True,
+)
+
+
+@policy_app.command("check")
+def check_policy(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The policy file (default: CREDIT_RISK_POLICY_PATH, or the shipped policy).",
+            dir_okay=False,
+        ),
+    ] = None,
+    on: Annotated[
+        str | None,
+        typer.Option(help="Check the rates for this day, YYYY-MM-DD (default: today)."),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(help="Exit with code 2 when there are warnings (e.g. rates due soon)."),
+    ] = False,
+) -> None:
+    """Validate a policy as the service would load it, and show what it gives each grade.
+
+    A policy the service would refuse is listed problem by problem, each with its key path
+    (exit code 1). A valid one is shown as tables: the late-payment rates per half-year, then
+    the terms of each grade and amount band. Warnings follow: the half-year in force without
+    rates (recommendations are then flagged for review), or the next one without rates when
+    it starts within a month."""
+    from service.terms import InvalidPolicy, default_policy, load_policy
+    from service.terms.rates_due import missing_rates
+
+    day = parse_day(on, "--on")
+    source = path or _settings().policy_path
+    try:
+        policy = load_policy(source) if source is not None else default_policy()
+    except InvalidPolicy as error:
+        console.print(f"[red]refused:[/red] {error.source} ({len(error.problems)} problem(s))")
+        for problem in error.problems:
+            console.print(f"  - {problem}", highlight=False, markup=False)
+        console.print("mend each key above and check again; the service refuses the whole file.")
+        raise typer.Exit(1) from None
+    out.print(f"terms policy {policy.source}: valid", highlight=False)
+    out.print(f"version {policy.version}: {policy.description}", highlight=False)
+    out.print(_rates_table(policy, day))
+    out.print(_terms_table(policy))
+    for line in _dunning_lines(policy):
+        out.print(line, highlight=False)
+    warnings = missing_rates(policy, day)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning.message())}", highlight=False)
+    if warnings and strict:
+        raise typer.Exit(2)
+
+
+@policy_app.command("init")
+def init_policy(
+    path: Annotated[Path, typer.Argument(help="Where to write the policy (a .toml file).")],
+    force: Annotated[bool, typer.Option(help="Overwrite the file if it exists.")] = False,
+) -> None:
+    """Write the shipped policy to a file, to edit as your own (its comments explain each key)."""
+    from importlib import resources
+
+    from service.terms.policy import DEFAULT_POLICY_FILE
+
+    if path.exists() and not force:
+        console.print(f"[red]error:[/red] {path} exists; pass --force to overwrite it")
+        raise typer.Exit(2)
+    text = resources.files("service.terms").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        console.print(f"[red]error:[/red] cannot write {path}: {error.strerror}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"wrote {path}: edit it, check it with `credit-risk policy check {path}`, then serve it "
+        f"with CREDIT_RISK_POLICY_PATH={path}"
+    )
+
+
+def _rates_table(policy: TermsPolicy, day: date) -> Table:
+    from service.terms.law import half_year_of, parse_half_year, penalty_rate
+
+    table = Table(
+        "half-year", "ECB rate", "legal rate", "floor", "penalty rate", "rule",
+        title="Late-payment interest (L441-10 II)",
+        caption=f"floor: 3 x the legal rate for professionals; * in force on {day}",
+    )  # fmt: skip
+    in_force = half_year_of(day)
+    for key in sorted(policy.interest_rates, key=lambda key: parse_half_year(key) or (0, 0)):
+        rates = policy.interest_rates[key]
+        rate = penalty_rate(rates.ecb_rate, rates.legal_rate_professionals, rates.penalty_rate)
+        table.add_row(
+            f"{key} *" if key == in_force else key,
+            f"{rates.ecb_rate} %", f"{rates.legal_rate_professionals} %",
+            f"{rate.floor_percent} %", f"{rate.percent} %", _RATE_RULES[rate.rule],
+        )  # fmt: skip
+    return table
+
+
+_RATE_RULES = {"ecb_plus_10": "ECB + 10 points", "legal_floor": "the floor",
+               "contractual": "contractual"}  # fmt: skip
+
+
+def _terms_table(policy: TermsPolicy) -> Table:
+    table = Table(
+        "grade", "from EUR", "deadline", "deposit", "prepay", "settle first", "payment",
+        "credit limit",
+        title="Terms by grade and order amount (before sector caps and the customer's exposure)",
+    )  # fmt: skip
+    for grade, from_amount, terms in _bands(policy):
+        table.add_row(
+            grade, f"{from_amount:,.0f}",
+            terms.deadline.describe().replace(" from the invoice date", ""),
+            f"{terms.deposit_percent:g} %", "yes" if terms.prepayment else "no",
+            terms.settle_before_new_order.replace("_", " "), terms.payment_method.replace("_", " "),
+            _credit_limit(terms),
+        )  # fmt: skip
+    return table
+
+
+def _credit_limit(terms: GradeTerms) -> str:
+    limit = terms.credit_limit
+    if limit.cap == 0 or limit.monthly_multiple == 0:
+        return "none"
+    return f"{limit.monthly_multiple:g} x a month, at most {limit.cap:,.0f}"
+
+
+def _dunning_lines(policy: TermsPolicy) -> list[str]:
+    """Each grade's and band's dunning steps, days from the due date."""
+    lines = ["Dunning plans (days from the due date):"]
+    for grade, from_amount, terms in _bands(policy):
+        steps = ", ".join(
+            f"{step.day_offset:+d} {step.channel.replace('_', ' ')}" for step in terms.dunning
+        )
+        lines.append(f"  {grade} from {from_amount:,.0f} EUR: {steps or 'none'}")
+    return lines
+
+
+def _bands(policy: TermsPolicy) -> list[tuple[str, float, GradeTerms]]:
+    return [
+        (grade, from_amount, terms)
+        for grade, grade_policy in policy.grades.items()
+        for from_amount, terms in ((0.0, grade_policy.base), *grade_policy.bands)
+    ]
