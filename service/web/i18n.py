@@ -296,6 +296,34 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "Metrics not available for this model.",
     ),
     "training_data": ("Données d'entraînement", "Training data"),
+    "policy_title": ("Politique de conditions", "Terms policy"),
+    "penalty_today": ("Pénalités de retard aujourd'hui", "Late-payment penalty today"),
+    "penalty_rate": (
+        "{rate}\u00a0% l'an (taux de {half_year}, {rule})",
+        "{rate}% a year ({half_year} rates, {rule})",
+    ),
+    "penalty_ecb_plus_10": ("BCE + 10 points", "ECB + 10 points"),
+    "penalty_legal_floor": ("3 fois le taux légal", "3 x the legal rate"),
+    "penalty_contractual": ("taux contractuel", "contractual rate"),
+    "rates_missing_now": (
+        "La politique {version} n'a pas de taux pour {half_year}, en cours depuis le {starts} : "
+        "les recommandations prennent ceux de {used} et demandent une vérification. Ajoutez "
+        "[interest_rates.{half_year}] (taux de refinancement de la BCE au {starts}, taux de "
+        "l'intérêt légal des professionnels du semestre), à vérifier avec « credit-risk policy "
+        "check ».",
+        "Policy {version} has no rates for {half_year}, in force since {starts}: "
+        "recommendations use those of {used} and are flagged for review. Add "
+        "[interest_rates.{half_year}] (the ECB refinancing rate on {starts}, the legal interest "
+        "rate for professionals of the half-year), checked with `credit-risk policy check`.",
+    ),
+    "rates_missing_soon": (
+        "La politique {version} n'a pas de taux pour {half_year}, qui commence le {starts} "
+        "(dans {days} jours) : ajoutez [interest_rates.{half_year}] d'ici là, sinon les "
+        "recommandations prendront ceux de {used} et demanderont une vérification.",
+        "Policy {version} has no rates for {half_year}, which starts on {starts} (in {days} "
+        "days): add [interest_rates.{half_year}] before then, or recommendations will use "
+        "those of {used} and be flagged for review.",
+    ),
     "plots": ("Graphiques d'évaluation", "Evaluation plots"),
     "no_plots": (
         "Graphiques indisponibles : ni le répertoire du modèle ni le registre ne les fournissent.",

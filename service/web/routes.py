@@ -35,6 +35,7 @@ from service.web.model_card import (
     score_drift,
     score_drift_from,
 )
+from service.web.policy_panel import policy_panel
 from service.web.portfolio_scoring import read_run
 from service.web.portfolio_view import (
     MAX_ALERTS,
@@ -277,6 +278,7 @@ def model_card(page: PageDep, web_state: WebDep) -> HTMLResponse:
         metadata=describe_metadata(model.metadata), drift=drift, score_row=score_row,
         reference_day=reference_day, recent_day=recent_day, recent_n=recent_n,
         watch=WATCH_THRESHOLD, act=ACT_THRESHOLD, busy=web_state.scoring.busy,
+        policy=policy_panel(state.scorer.policy, state.today()),
     )  # fmt: skip
 
 

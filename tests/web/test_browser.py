@@ -202,6 +202,8 @@ def test_model_card_shows_plots_or_says_why_and_drift(admin: Tab, live_server: L
     expect(page.locator("#no-plots")).to_be_visible()
     expect(page.locator("#drift-table tbody tr").first).to_be_visible()
     expect(page.locator("#drift")).to_contain_text("0,10")
+    expect(page.locator("#policy-version")).to_have_text("2026.1")
+    expect(page.locator("#policy-penalty")).to_contain_text("BCE + 10 points")
     admin.snap("model-card")
 
 

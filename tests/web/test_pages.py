@@ -3,9 +3,12 @@ prospect check's messages, and how long each page takes (printed, not asserted: 
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import warnings
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -13,9 +16,11 @@ import pytest
 from fastapi import FastAPI
 
 from features.siren import luhn_check_digit, luhn_is_valid
+from service.app import create_app
 from service.web.portfolio_scoring import read_run
 from service.web.session import KEY_COOKIE
 from tests.conftest import copy_database
+from tests.service.conftest import service_settings
 
 from .conftest import Keys, record_previous_scoring, web_app
 
@@ -110,6 +115,34 @@ def test_sales_may_not_open_the_model_card(client: TestClient, keys: Keys) -> No
     answer = signed_in(client, keys.sales).get("/model")
     assert answer.status_code == 403
     assert "analyst" in answer.text
+
+
+def test_the_model_card_shows_the_terms_policy_and_its_penalty(
+    client: TestClient, keys: Keys
+) -> None:
+    page = signed_in(client, keys.analyst).get("/model")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert 'id="policy-version">2026.1<' in text
+    assert "12,15\u00a0% l'an (taux de 2026-H1, BCE + 10 points)" in text
+    assert "rates-missing" not in text  # 2026-01-05: the rates run to 30 June
+
+
+def test_the_model_card_warns_of_missing_rates(
+    tmp_path: Path, web_data_dir: Path, model_dir: Path, keys: Keys
+) -> None:
+    copy_database(web_data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
+    app = create_app(service_settings(tmp_path, model_dir), today=lambda: date(2026, 12, 7))
+    with TestClient(app) as test_client:
+        french = html.unescape(signed_in(test_client, keys.analyst).get("/model").text)
+        now, soon = re.findall(r'<p class="notice warn rates-missing">([^<]*)</p>', french)
+        assert "pas de taux pour 2026-H2, en cours depuis le 01/07/2026" in now
+        assert "prennent ceux de 2026-H1 et demandent une vérification" in now
+        assert "[interest_rates.2026-H2]" in now
+        assert "2027-H1, qui commence le 01/01/2027 (dans 25 jours)" in soon
+        english = html.unescape(test_client.get("/model?lang=en").text)
+        assert "Policy 2026.1 has no rates for 2026-H2, in force since 2026-07-01" in english
+        assert "12.15% a year (2026-H1 rates, ECB + 10 points)" in english
 
 
 def test_an_analyst_cannot_score_but_can_search(client: TestClient, keys: Keys) -> None:
