@@ -48,7 +48,6 @@ class ServiceMetrics:
             ["version"],
             registry=self.registry,
         )
-
         self.policy_rates_days_left = Gauge(
             "credit_risk_policy_rates_days_left",
             "Days until the terms policy has no late-payment rates for the half-year in force "
