@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from features.contacts import EMAIL_PATTERN
 from features.errors import ConflictingRecord, ImportRejected, RowProblem
 from features.siren import normalized_sirens, siren_problems
 
 FieldKind = Literal["string", "date", "float", "int", "bool"]
 ROW = "_row"  # source row number carried beside the data, for error messages
 MAX_AMOUNT = 1e10  # ten billion euros: above this an amount is a typing error, not an invoice
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # an address with a domain
 MIN_AMOUNT = 0.01  # a cent: below this a positive amount is a unit error, and ratios to it overflow
 EARLIEST_DATE = pd.Timestamp("1900-01-01")
 LATEST_DATE = pd.Timestamp("2100-12-31")

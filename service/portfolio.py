@@ -38,6 +38,7 @@ from features.point_in_time import (
 )
 from service.memory import give_back_freed_memory
 from service.recommending import COMPANY_FIELDS, CUSTOMER_FIELDS
+from service.settings import WHOLE_MAX_ROWS
 
 __all__ = [
     "WHOLE_MAX_ROWS",
@@ -131,7 +132,6 @@ def _keys_of(customers: pd.DataFrame, sirens: Sequence[str]) -> tuple[list[str],
 # accounts; smaller requests use it once a background read has loaded it. It is kept only while
 # the ledger has at most `max_rows` invoices and payments (the setting memory_ledger_max_rows).
 _WHOLE_SHARE = 0.25
-WHOLE_MAX_ROWS = 2_000_000
 # How long the background read waits for its condition (e.g. the model loaded), and how often
 # it looks.
 _WAIT_SECONDS, _POLL_SECONDS = 60.0, 0.1

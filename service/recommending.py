@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.schemas import EMAIL_PATTERN
+from features.contacts import EMAIL_PATTERN
 from service.terms import OrderColumns, PayerContact, TermsPolicy, recommended_terms_json
 from service.terms.request import PHONE_PATTERN
 

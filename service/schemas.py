@@ -13,7 +13,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from features.schemas import EMAIL_PATTERN, HEADCOUNT_BANDS, MAX_AMOUNT, MIN_AMOUNT
+from features.contacts import EMAIL_PATTERN
+from features.schemas import HEADCOUNT_BANDS, MAX_AMOUNT, MIN_AMOUNT
 from features.siren import normalize_siren
 from service.terms.request import PHONE_PATTERN
 

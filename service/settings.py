@@ -7,9 +7,12 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.portfolio import WHOLE_MAX_ROWS
+__all__ = ["WHOLE_MAX_ROWS", "ServiceSettings"]
 
-__all__ = ["ServiceSettings"]
+# The default of memory_ledger_max_rows. Defined here rather than beside the code that reads it
+# (service.portfolio, which loads pandas): every command that reads the settings (`keys`,
+# `policy check`) would otherwise wait a second for it.
+WHOLE_MAX_ROWS = 2_000_000
 
 
 class ServiceSettings(BaseSettings):

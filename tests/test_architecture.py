@@ -29,3 +29,16 @@ def test_features_does_not_load_the_heavy_layers() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_the_terms_policy_and_the_settings_load_without_pandas() -> None:
+    """`credit-risk policy check` and notebooks load the policy; pandas alone costs them a
+    second of start-up."""
+    code = (
+        "import sys, service.terms, service.settings, service.cli; "
+        "print(sorted(m for m in ('pandas', 'pandera', 'lightgbm', 'fastapi') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Self, get_args
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from features.schemas import EMAIL_PATTERN
+from features.contacts import EMAIL_PATTERN
 from service.terms.law import DeadlineBasis, normalized_naf
 
 __all__ = [

@@ -19,7 +19,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic_core import to_json
 
-from features.schemas import EMAIL_PATTERN
+from features.contacts import EMAIL_PATTERN
 from service.recommending import TERMS_FEATURES, recommended_terms
 from service.terms import (
     OrderColumns,
