@@ -289,16 +289,13 @@ def init_policy(
     force: Annotated[bool, typer.Option(help="Overwrite the file if it exists.")] = False,
 ) -> None:
     """Write the shipped policy to a file, to edit as your own (its comments explain each key)."""
-    from importlib import resources
-
-    from service.terms.policy import DEFAULT_POLICY_FILE
+    from service.terms.policy import default_policy_text
 
     if path.exists() and not force:
         console.print(f"[red]error:[/red] {path} exists; pass --force to overwrite it")
         raise typer.Exit(2)
-    text = resources.files("service.terms").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
     try:
-        path.write_text(text, encoding="utf-8")
+        path.write_text(default_policy_text(), encoding="utf-8")
     except OSError as error:
         console.print(f"[red]error:[/red] cannot write {path}: {error.strerror}")
         raise typer.Exit(2) from None
@@ -309,7 +306,7 @@ def init_policy(
 
 
 def _rates_table(policy: TermsPolicy, day: date) -> Table:
-    from service.terms.law import half_year_of, parse_half_year, penalty_rate
+    from service.terms.law import half_year_of, parse_half_year
 
     table = Table(
         "half-year", "ECB rate", "legal rate", "floor", "penalty rate", "rule",
@@ -319,7 +316,7 @@ def _rates_table(policy: TermsPolicy, day: date) -> Table:
     in_force = half_year_of(day)
     for key in sorted(policy.interest_rates, key=lambda key: parse_half_year(key) or (0, 0)):
         rates = policy.interest_rates[key]
-        rate = penalty_rate(rates.ecb_rate, rates.legal_rate_professionals, rates.penalty_rate)
+        rate = rates.penalty()
         table.add_row(
             f"{key} *" if key == in_force else key,
             f"{rates.ecb_rate} %", f"{rates.legal_rate_professionals} %",

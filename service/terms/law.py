@@ -40,6 +40,7 @@ __all__ = [
     "end_of_month",
     "general_cap_days",
     "half_year_of",
+    "half_year_start",
     "normalized_naf",
     "parse_half_year",
     "penalty_floor",
@@ -170,6 +171,15 @@ def parse_half_year(key: str) -> tuple[int, int] | None:
     """(year, half) of a key like "2026-H2", or None when it is not one."""
     match = _HALF_YEAR.match(key)
     return (int(match[1]), int(match[2])) if match else None
+
+
+def half_year_start(key: str) -> date:
+    """The first day of a half-year ("2026-H2": 1 July 2026); ValueError if `key` is not one."""
+    parsed = parse_half_year(key)
+    if parsed is None:
+        raise ValueError(f"{key!r} is not a half-year like 2026-H1")
+    year, half = parsed
+    return date(year, 1 if half == 1 else 7, 1)
 
 
 def penalty_floor(legal_rate: Decimal) -> Decimal:

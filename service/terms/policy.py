@@ -39,7 +39,13 @@ from service.terms.rules import (
     HalfYearRates,
 )
 
-__all__ = ["DEFAULT_POLICY_FILE", "TermsPolicy", "default_policy", "load_policy"]
+__all__ = [
+    "DEFAULT_POLICY_FILE",
+    "TermsPolicy",
+    "default_policy",
+    "default_policy_text",
+    "load_policy",
+]
 
 DEFAULT_POLICY_FILE = "default_policy.toml"
 T = TypeVar("T")
@@ -105,8 +111,12 @@ def load_policy(path: str | Path) -> TermsPolicy:
 
 def default_policy() -> TermsPolicy:
     """The policy shipped with the package."""
-    text = resources.files("service.terms").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
-    return _from_toml(text, f"service/terms/{DEFAULT_POLICY_FILE}")
+    return _from_toml(default_policy_text(), f"service/terms/{DEFAULT_POLICY_FILE}")
+
+
+def default_policy_text() -> str:
+    """The shipped policy's file, comments included: what an analyst starts from."""
+    return resources.files("service.terms").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
 
 
 def _from_toml(text: str, source: str) -> TermsPolicy:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from service.terms.law import half_year_of
+from service.terms.law import half_year_of, half_year_start
 from service.terms.policy import TermsPolicy
 
 __all__ = ["WARN_DAYS_BEFORE", "MissingRates", "missing_rates", "rates_days_left"]
@@ -86,7 +86,7 @@ def rates_days_left(policy: TermsPolicy, today: date) -> int:
 
 
 def _start_of(day: date) -> date:
-    return date(day.year, 1 if day.month <= 6 else 7, 1)
+    return half_year_start(half_year_of(day))
 
 
 def _next_start(day: date) -> date:

@@ -23,7 +23,7 @@ from service.terms.law import (
     DeadlineBasis,
     general_cap_days,
     half_year_of,
-    penalty_rate,
+    half_year_start,
     sector_caps_for,
 )
 from service.terms.notice import legal_notice
@@ -312,9 +312,8 @@ def _settle_rule(
 def _interest(policy: TermsPolicy, half_year: str) -> tuple[LatePaymentInterest, bool]:
     """The late-payment interest of a half-year ("2026-H2"): the policy's rates depend on the
     invoice date only through its half-year."""
-    year, half = half_year.rsplit("-H", 1)
-    key, rates, known = policy.rates_for(date(int(year), 1 if half == "1" else 7, 1))
-    rate = penalty_rate(rates.ecb_rate, rates.legal_rate_professionals, rates.penalty_rate)
+    key, rates, known = policy.rates_for(half_year_start(half_year))
+    rate = rates.penalty()
     interest = LatePaymentInterest(
         rate_percent=rate.percent,
         rule=rate.rule,

@@ -33,7 +33,10 @@ ReminderChannel = Literal["email", "sms", "phone", "letter"]
 
 NafCode = Annotated[str, AfterValidator(normalized_naf)]
 Probability = Annotated[float, Field(ge=0, le=1)]
-Euros = Annotated[float, Field(ge=0, le=1e10)]
+# The bounds of amounts and requested days, which `OrderColumns` checks too.
+_MOST_EUROS = 1e10
+_MOST_DAYS = 3650
+Euros = Annotated[float, Field(ge=0, le=_MOST_EUROS)]
 
 
 class _Input(BaseModel):
@@ -56,7 +59,7 @@ class PayerContact(_Input):
 class RequestedTerms(_Input):
     """The terms a customer asks for: a number of days and how they are counted."""
 
-    days: Annotated[int, Field(ge=0, le=3650)]
+    days: Annotated[int, Field(ge=0, le=_MOST_DAYS)]
     basis: DeadlineBasis = "invoice_date"
 
 
@@ -176,11 +179,9 @@ class OrderColumns:
         )  # fmt: skip
 
 
-_MOST_EUROS = 1e10
 _GRADES = frozenset(get_args(Grade))
 _CHANNELS = frozenset([*get_args(ReminderChannel), None])
 _BASES = frozenset(get_args(DeadlineBasis))
-_MOST_DAYS = 3650  # RequestedTerms.days
 
 
 # The numeric columns and their bounds, in the order `checked_rows` stacks them; the last one

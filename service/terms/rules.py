@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from service.terms.law import DeadlineBasis, due_date
+from service.terms.law import DeadlineBasis, PenaltyRate, due_date, penalty_rate
 
 __all__ = [
     "DUNNING_CHANNELS",
@@ -133,3 +133,7 @@ class HalfYearRates:
     ecb_rate: Decimal
     legal_rate_professionals: Decimal
     penalty_rate: Decimal | None = None  # a contractual rate, when the supplier sets one
+
+    def penalty(self) -> PenaltyRate:
+        """The late-payment rate these rates give, and the rule that sets it."""
+        return penalty_rate(self.ecb_rate, self.legal_rate_professionals, self.penalty_rate)

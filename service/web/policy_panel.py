@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 
 from service.terms import TermsPolicy
-from service.terms.law import penalty_rate
 from service.terms.rates_due import MissingRates, missing_rates
 
 __all__ = ["PolicyPanel", "policy_panel"]
@@ -29,7 +28,7 @@ def policy_panel(policy: TermsPolicy | None, today: date) -> PolicyPanel | None:
     if policy is None:
         return None
     half_year, rates, _ = policy.rates_for(today)
-    rate = penalty_rate(rates.ecb_rate, rates.legal_rate_professionals, rates.penalty_rate)
+    rate = rates.penalty()
     return PolicyPanel(
         policy.version, policy.source, policy.description, half_year, rate.percent, rate.rule,
         missing_rates(policy, today),
