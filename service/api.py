@@ -41,6 +41,7 @@ from service.keys import ApiKey, ApiKeys, Permission
 from service.memory import cyclic_collection_paused, give_back_freed_memory
 from service.metrics import ServiceMetrics
 from service.model_host import ModelHost, ReloadOutcome
+from service.pieces import PiecesResponse
 from service.profiles import company_profile, customer_profile
 from service.rounds import ScoreRounds
 from service.schemas import (
@@ -207,34 +208,36 @@ def score_batch(
     if len(body.items) > limit:
         raise BatchTooLarge(len(body.items), limit)
     with cyclic_collection_paused():
-        answer = _batch_answer(body, state, caller)
+        pieces = _batch_answer(body, state, caller)
     if len(body.items) >= _LARGE_BATCH:  # once answered, give its memory back to the system
         after.add_task(give_back_freed_memory)
-    return Response(answer, media_type="application/json")
+    return PiecesResponse(pieces)
 
 
-def _batch_answer(body: BatchRequest, state: ServiceState, caller: ApiKey) -> bytes:
-    """The batch's answer as sent, once all its decisions are logged."""
+def _batch_answer(body: BatchRequest, state: ServiceState, caller: ApiKey) -> list[bytes]:
+    """The batch's answer as sent, in pieces (a slice's answers each), once all its decisions
+    are logged."""
     slices = state.scorer.score_in_slices(
         body.items, _LOGGED_SLICE, explain=body.explain, fields=_item_fields(body.items),
         terms=body.terms,
     )  # fmt: skip
-    sent: list[bytes] = []
+    pieces: list[bytes] = []
+    count = 0
     version: str | None = None  # the model's, as the answers give it
     with state.audit.recording(**_decided_by(state, caller, "batch")) as record:
-        start = 0
         for results in slices:  # each slice logged while the next is scored
             answers = answers_json(results)
-            record(body.items[start : start + len(results)], results, answers)
+            record(body.items[count : count + len(results)], results, answers)
             state.metrics.scored(r.grade for r in results)
             version = results[0].model_version
-            sent.extend(answers)  # what stays of the answers is their JSON
-            start += len(results)
-    return b'{"model_version":%b,"count":%d,"results":[%b]}' % (
+            # What stays of the answers is their JSON, a comma before each slice but the first.
+            pieces.append(b",".join([b"", *answers] if pieces else answers))
+            count += len(results)
+    head = b'{"model_version":%b,"count":%d,"results":[' % (
         json.dumps(version or state.host.model.version).encode(),
-        len(sent),
-        b",".join(sent),
+        count,
     )
+    return [head, *pieces, b"]}"]
 
 
 @v1.get("/customers/{customer_id}", tags=["look-up"], summary="A customer account")
