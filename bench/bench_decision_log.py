@@ -8,7 +8,10 @@ side by side in one run (medians, the two logs alternating):
 - reading the rows of a customer's newest 100 decisions, as `GET /v1/decisions?customer_id=`
   does before decoding them: in one statement from the old log (as that revision's service
   did), block by block from the latest;
-- the files' sizes.
+- the files' sizes;
+- compressing a batch's chunks (CHUNK_ITEMS answers each, with the terms the shipped policy
+  recommends) as the log does, zstd, against zlib's fastest level, which it used before: time
+  per batch and bytes per decision.
 
     .venv/bin/python bench/bench_decision_log.py [--decisions 1000000] [--repeat 7]
 """
@@ -20,6 +23,7 @@ import random
 import statistics
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,11 +36,20 @@ from alembic.config import Config
 from rich.progress import Progress
 
 from features.ledger import LedgerStore
-from service.answers import ScoreAnswer, SubjectAnswer
-from service.audit import AuditLog, DecisionFilter, filtered_query, found_rows
+from service.answers import ScoreAnswer, SubjectAnswer, answers_json
+from service.audit import (
+    CHUNK_ITEMS,
+    AuditLog,
+    DecisionFilter,
+    filtered_query,
+    found_rows,
+    packed,
+    unpacked,
+)
 from service.decision_ids import new_decision_ids
 from service.records import MIGRATIONS
 from service.schemas import ScoreRequest
+from service.terms import OrderColumns, PayerContact, default_policy, recommended_terms_json
 
 OLD = "s0003"  # customer and SIREN indexes by subject then entry
 AS_OF = date(2026, 11, 30)
@@ -78,6 +91,70 @@ def answer(decision_id: UUID, customer_id: str, siren: str, p_late: float) -> Sc
         grade=GRADES[min(int(p_late * 5), 4)], reasons=None, review_required=False,
         review_reason=None, model_version="bench", policy_version=None, terms=None,
     )  # fmt: skip
+
+
+def sent_with_terms(pick: random.Random, customers: int, count: int) -> list[bytes]:
+    """A batch's answers as sent: each with the terms the shipped policy recommends for its
+    order and customer (contacts, exposure and NAF codes drawn at random)."""
+    _, answers = decisions(pick, customers, count)
+    numbers = [int(a.subject.customer_id[1:]) for a in answers if a.subject.customer_id]
+    payers = [
+        PayerContact(name=f"Payeur {n}", email=f"compta{n}@client{n}.fr",
+                     phone=f"01 {n % 90 + 10} {n % 97:02d} {n % 89:02d} {n % 83:02d}")
+        if n % 4 else None
+        for n in numbers
+    ]  # fmt: skip
+    orders = OrderColumns(
+        grade=[a.grade for a in answers],
+        p_severe=[a.p_severe for a in answers],
+        order_amount=[round(pick.uniform(500, 50_000), 2) for _ in answers],
+        requested=[
+            pick.choice([None, (30, "invoice_date"), (60, "invoice_date")]) for _ in answers
+        ],
+        open_amount=[round(pick.uniform(0, 20_000), 2) for _ in answers],
+        oldest_overdue_days=[pick.choice([0, 0, 0, 12, 45, 90]) for _ in answers],
+        usual_monthly_amount=[round(pick.uniform(1_000, 30_000), 2) for _ in answers],
+        naf_code=[pick.choice(["62.01Z", "47.11B", "10.13A", "43.21A", None]) for _ in answers],
+        supplier_naf_code=[None] * count,
+        is_sole_trader=[n % 23 == 0 for n in numbers],
+        preferred_channel=[pick.choice([None, "email", "letter"]) for _ in answers],
+        payer=payers,
+        good_payer=[pick.random() < 0.3 for _ in answers],
+        invoice_date=[AS_OF] * count,
+    )
+    policy = default_policy()
+    for answer_, terms in zip(answers, recommended_terms_json(orders, policy), strict=True):
+        answer_.terms, answer_.policy_version = terms, policy.version
+    return answers_json(answers)
+
+
+def compression(pick: random.Random, customers: int, count: int, repeat: int) -> None:
+    """The log's chunk compression against zlib's fastest level, side by side."""
+    sent = sent_with_terms(pick, customers, count)
+    chunks = [b"[" + b",".join(sent[start : start + CHUNK_ITEMS]) + b"]"
+              for start in range(0, count, CHUNK_ITEMS)]  # fmt: skip
+    assert [item for chunk in chunks for item in unpacked(packed(chunk))] == [
+        item for chunk in chunks for item in unpacked(zlib.compress(chunk, 1))
+    ]
+    codecs: dict[str, Callable[[bytes], bytes]] = {
+        "zstd (the log's)": packed,
+        "zlib level 1 (before)": lambda chunk: zlib.compress(chunk, 1),
+    }
+    times: dict[str, list[float]] = {name: [] for name in codecs}
+    for _ in range(repeat):
+        for name, codec in codecs.items():
+            times[name].append(timed(lambda c=codec: [c(chunk) for chunk in chunks]))
+    raw = sum(map(len, chunks))
+    print(f"\nChunks of a batch of {count:,} answers with terms ({raw / 1e6:.1f} MB of JSON, "
+          f"{raw / count:,.0f} bytes a decision), medians of {repeat}:")  # fmt: skip
+    for name, codec in codecs.items():
+        stored = sum(len(codec(chunk)) for chunk in chunks)
+        seconds = statistics.median(times[name])
+        print(f"  {name:<22} {seconds:.3f} s a batch, {stored / count:,.0f} bytes a decision "
+              f"({raw / stored:.1f} times smaller)")  # fmt: skip
+    zstd, before = codecs
+    ratio = statistics.median(times[zstd]) / statistics.median(times[before])
+    print(f"  ratio zstd / zlib: time {ratio:.2f}")
 
 
 def record(log: AuditLog, batch: tuple[list[ScoreRequest], list[ScoreAnswer]]) -> None:
@@ -143,6 +220,7 @@ def main() -> None:
         ratio = statistics.median(appends[new]) / statistics.median(appends[old])
         listed = statistics.median(lists[new]) / statistics.median(lists[old])
         print(f"  ratio latest / {OLD}: append {ratio:.2f}, list {listed:.2f}")
+        compression(pick, args.customers, args.batch, args.repeat)
 
 
 if __name__ == "__main__":

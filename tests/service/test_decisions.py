@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from features.ledger import LedgerStore
+from service.answers import answers_json
 from service.audit import CHUNK_ITEMS, AuditLog, DecisionFilter
 from service.records import MIGRATIONS, migrate_service_tables
 from service.schemas import ScoreRequest
@@ -231,3 +234,46 @@ def test_decisions_logged_before_chunks_existed_read_as_before(store: LedgerStor
     old = AuditLog(store.engine).get("d-1")
     assert old is not None
     assert (old.request, old.response, old.grade) == ({"customer_id": "C9"}, {"grade": "B"}, "B")
+
+
+def test_chunks_compressed_with_zlib_as_before_read_beside_new_ones(store: LedgerStore) -> None:
+    """Chunks were zlib streams before they were zstd frames: a log holding both reads both."""
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    _two_decisions(log)  # a chunk as written now
+    answer = logged_response("C7", "00000000-0000-7000-8000-000000000007")
+    sent = answers_json([answer])[0]
+    with store.engine.begin() as connection:
+        connection.execute(
+            decision_chunk.insert().values(
+                chunk_id="old-chunk", items=1,
+                requests=zlib.compress(b'[{"customer_id":"C7"}]', 1),
+                responses=zlib.compress(b"[" + sent + b"]", 1),
+            )
+        )  # fmt: skip
+        connection.execute(
+            decision.insert().values(
+                decision_id=str(answer.decision_id), decided_at=datetime(2026, 1, 5, tzinfo=UTC),
+                caller="t", key_id=None, channel="batch", as_of="2026-01-05", customer_id="C7",
+                siren=None, amount=None, grade="C", p_late=0.3, p_severe=0.1, model_version="m1",
+                policy_version=None, request="", response="", chunk_id="old-chunk", chunk_item=0,
+            )
+        )  # fmt: skip
+        new_chunks = connection.execute(
+            sa.select(decision_chunk.c.responses).where(decision_chunk.c.chunk_id != "old-chunk")
+        ).scalars()
+        assert all(not zlib_stream(packed) for packed in new_chunks)
+    old = log.get(str(answer.decision_id))
+    assert old is not None
+    assert (old.request, old.response) == ({"customer_id": "C7"}, json.loads(sent))
+    listed = log.find(DecisionFilter(channel="batch"))
+    assert [d.request for d in listed] == [{"customer_id": "C7"}, {"customer_id": "C3"},
+                                           {"customer_id": "C2"}]  # fmt: skip
+
+
+def zlib_stream(packed: bytes) -> bool:
+    try:
+        zlib.decompress(packed)
+    except zlib.error:
+        return False
+    return True
