@@ -17,8 +17,13 @@ per endpoint):
   reasons (>= 0.15 of the ceiling, p99 < 100 ms), with how many scores a worker answered
   together on average (the requests waiting on it at the same moment: service.rounds);
 - POST /v1/score/batch of 10,000 known customers without reasons, repeated (median; target at
-  least 20,000 rows/s), with the recommended terms and with scores only (`terms: false`).
+  least 20,000 rows/s), with the recommended terms and with scores only (`terms: false`), the
+  JSON as it is; then with terms again, the answer compressed in zstd (`Accept-Encoding`);
 - the workers' memory before the batches, at its peak during them, and after them.
+
+With --data-dir the service runs on a copy of the folder's ledger, API keys and model registry,
+made in a temporary folder: the decision log is append-only, so decisions the bench wrote into
+the user's log could never be taken out; and each run starts from an empty log, so runs compare.
 
 The load generator speaks HTTP/1.1 over keep-alive connections itself, as wrk does: a
 general-purpose client (httpx) spends more CPU on a request than the service spends answering
@@ -41,25 +46,27 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from features.ledger import LedgerStore
+from features.ledger_tables import metadata as ledger_tables
+from service.records import migrate_service_tables
 from service.settings import ServiceSettings
-from service.tables import decision
+from service.tables import api_key as api_key_table
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 120.0  # seconds a worker may take to load the model before the bench gives up
@@ -106,6 +113,42 @@ def prepare(data_dir: Path, reuse: bool) -> None:
     credit_risk(data_dir, "demo-data", "--if-missing", "--seed", "7", "--companies", "3000",
                 "--years", "4")  # fmt: skip
     credit_risk(data_dir, "train", "--if-no-champion", "--promote")
+
+
+def bench_copy(data_dir: Path, scratch: Path) -> Path:
+    """A folder the bench serves from: the ledger and API keys of `data_dir` copied into a new
+    database, beside a copy of its model registry (whose artifacts stay where they are, read
+    only). The bench's decisions, keys and model copy go there, never into the user's log,
+    and every run starts from an empty log."""
+    started = time.perf_counter()
+    served = scratch / "served"
+    served.mkdir()
+    target = LedgerStore.open(f"sqlite:///{served / 'credit_risk.db'}")  # the ledger's tables
+    migrate_service_tables(target.engine)
+    target.close()
+    copied = [*ledger_tables.sorted_tables, api_key_table]
+    copy = sqlite3.connect(f"file:{served / 'credit_risk.db'}", uri=True, isolation_level=None)
+    with closing(copy) as database:
+        source = f"file:{data_dir / 'credit_risk.db'}?mode=ro"
+        database.execute("ATTACH DATABASE ? AS source", (source,))
+        database.execute("BEGIN")
+        for table in copied:  # replacing the rows a new ledger starts with (its version)
+            columns = ", ".join(f'"{column.name}"' for column in table.columns)
+            database.execute(
+                f'INSERT OR REPLACE INTO main."{table.name}" ({columns}) '
+                f'SELECT {columns} FROM source."{table.name}"'
+            )
+        database.execute("COMMIT")
+    with (
+        closing(sqlite3.connect(f"file:{data_dir / 'mlflow.db'}?mode=ro", uri=True)) as registry,
+        closing(sqlite3.connect(served / "mlflow.db")) as kept,
+    ):
+        registry.backup(kept)
+    size = (data_dir / "credit_risk.db").stat().st_size / 1e6
+    took = time.perf_counter() - started
+    print(f"serving a copy of {data_dir}'s ledger, keys and model registry (from a {size:,.0f} MB "
+          f"database, in {took:.1f} s): the bench writes nothing there")  # fmt: skip
+    return served
 
 
 def api_key(data_dir: Path, given: str | None) -> str | None:
@@ -444,12 +487,18 @@ def score_rounds(metrics: httpx.Client) -> tuple[float, float]:
 
 
 def batch_rows_per_second(
-    base: str, headers: dict[str, str], items: list[dict[str, Any]], repeat: int, terms: bool
+    base: str,
+    headers: dict[str, str],
+    items: list[dict[str, Any]],
+    repeat: int,
+    terms: bool,
+    coding: str = "identity",
 ) -> tuple[float, list[float]]:
-    """Median rows/s of `repeat` batches (after one that warms the worker up) and all times."""
+    """Median rows/s of `repeat` batches (after one that warms the worker up) and all times;
+    the answers asked for in `coding` (Accept-Encoding) and decoded as a client would."""
     # Encoded once, not on every post: the client shares the machine's cores with the workers.
     body = json.dumps({"items": items, "explain": False, "terms": terms}).encode()
-    sent = {**headers, "content-type": "application/json"}
+    sent = {**headers, "content-type": "application/json", "accept-encoding": coding}
     times = []
     with httpx.Client(base_url=base, headers=sent, timeout=300) as client:
         for _ in range(repeat + 1):
@@ -458,6 +507,8 @@ def batch_rows_per_second(
             times.append(time.perf_counter() - started)
             if response.status_code != 200:
                 raise SystemExit(f"batch refused: {response.status_code} {response.text[:300]}")
+            if response.headers.get("content-encoding", "identity") != coding:
+                raise SystemExit(f"batch answered in {response.headers.get('content-encoding')}")
     return len(items) / statistics.median(times[1:]), times
 
 
@@ -488,7 +539,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
             data_dir = (args.data_dir or Path(scratch)).resolve()
             prepare(data_dir, args.reuse)
-            run(args, data_dir)
+            run(args, data_dir if args.data_dir is None else bench_copy(data_dir, Path(scratch)))
     except KeyboardInterrupt:
         raise SystemExit("interrupted: the server is stopped") from None
 
@@ -498,12 +549,6 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
     headers = {"X-API-Key": key} if key else {}
     store = LedgerStore.open(f"sqlite:///{data_dir / 'credit_risk.db'}", migrate=False)
     customer_ids = store.read("customer")["customer_id"].astype(str).tolist()
-    with store.engine.connect() as connection:  # the log grows with every run, and slows it
-        logged = (
-            connection.execute(sa.select(sa.func.count()).select_from(decision)).scalar_one()
-            if sa.inspect(connection).has_table(decision.name)
-            else 0
-        )
     store.close()
     pick = random.Random(7)
     scores = [
@@ -512,8 +557,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         for _ in range(5_000)
     ]  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before "
-          f"the bench; decision log: {logged:,} decisions (every run adds some: a larger "
-          "log makes writing a batch's decisions slower)")  # fmt: skip
+          "the bench; the decision log starts empty")  # fmt: skip
     first, first_memory = first_start(data_dir, args.workers)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -554,8 +598,10 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         before_batches = [memory_mb(pid) for pid in workers]
         peak_since = "the batches" if all(peak_reset(pid) for pid in workers) else "the start"
         batches = {
-            terms: batch_rows_per_second(base, headers, items, args.batch_repeat, terms)
-            for terms in (True, False)
+            (terms, coding): batch_rows_per_second(
+                base, headers, items, args.batch_repeat, terms, coding
+            )
+            for terms, coding in ((True, "identity"), (False, "identity"), (True, "zstd"))
         }
         rss = [memory_mb(pid) for pid in workers]
         peak = [memory_mb(pid, "VmHWM") for pid in workers]
@@ -589,9 +635,12 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         if load.errors:
             line += f"; {load.errors} failed requests"
         print(line)
-    for terms, (rows, batch_times) in batches.items():
+    for (terms, coding), (rows, batch_times) in batches.items():
+        kind = "with terms" if terms else "scores only (terms: false)"
+        if coding != "identity":
+            kind += f", the answer in {coding} (Accept-Encoding)"
         print(f"POST /v1/score/batch of {args.batch_size:,} known customers, no reasons, "
-              f"{'with terms' if terms else 'scores only (terms: false)'}: {rows:,.0f} rows/s "
+              f"{kind}: {rows:,.0f} rows/s "
               f"(median of {args.batch_repeat} after a first one of {batch_times[0]:.2f} s: "
               f"{', '.join(f'{t:.2f}' for t in batch_times[1:])} s); target >= 20,000 rows/s: "
               f"{verdict(rows >= 20_000)}")  # fmt: skip

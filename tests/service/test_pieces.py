@@ -1,18 +1,22 @@
-"""A batch's answer is sent a slice at a time, never joined into one body."""
+"""A batch's answer is sent a slice at a time, never joined into one body, and compressed when
+the client accepts zstd or gzip."""
 
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import zstandard
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import API_KEY_HEADER
-from service.pieces import PiecesResponse
+from service.pieces import PiecesResponse, content_coding
 
 from .conftest import TestClient, app_on_a_copy
 
@@ -80,7 +84,9 @@ def test_a_large_batch_is_sent_a_slice_at_a_time(
         _, token = app.state.service.keys.create("erp", ["erp"])
         sent.clear()
         response = http.post(
-            "/v1/score/batch", json={"items": items}, headers={API_KEY_HEADER: token}
+            "/v1/score/batch",
+            json={"items": items},
+            headers={API_KEY_HEADER: token, "Accept-Encoding": "identity"},
         )
     assert response.status_code == 200
     assert response.headers["content-length"] == str(len(response.content))
@@ -96,3 +102,68 @@ def test_a_large_batch_is_sent_a_slice_at_a_time(
     assert [more for _, more in bodies] == [True, True, True, True, False]
     assert max(size for size, _ in bodies) < len(response.content) / 2
     assert sum(size for size, _ in bodies) == len(response.content)
+
+
+@pytest.mark.parametrize(
+    ("accepted", "coding"),
+    [
+        (None, None),
+        ("", None),
+        ("identity", None),
+        ("br, deflate", None),
+        ("gzip", "gzip"),
+        ("GZIP", "gzip"),
+        ("zstd", "zstd"),
+        ("gzip, deflate, zstd", "zstd"),  # a tie: the preferred one
+        ("gzip;q=1, zstd;q=0.5", "gzip"),
+        (" zstd ; q=0.8 , gzip ; Q = 0.9", "gzip"),
+        ("zstd;q=0", None),
+        ("zstd;q=0, gzip", "gzip"),
+        ("*", "zstd"),
+        ("*;q=0", None),
+        ("*, zstd;q=0", "gzip"),
+        ("gzip;q=abc", None),  # an entry that does not parse is ignored
+        ("gzip;q=2, zstd;q=-1", None),
+        ("gzip;level=9", "gzip"),
+        (";q=1, ,,", None),
+    ],
+)
+def test_the_coding_follows_accept_encoding(accepted: str | None, coding: str | None) -> None:
+    assert content_coding(accepted) == coding
+
+
+def _decoded(coding: str, body: bytes) -> bytes:
+    if coding == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+
+
+@pytest.mark.parametrize("coding", ["zstd", "gzip"])
+def test_a_batch_answer_is_compressed_for_a_client_that_accepts_it(
+    client: TestClient, coding: str, portfolio: dict[str, pd.DataFrame]
+) -> None:
+    customers = portfolio["customer"]["customer_id"].tolist()
+    items = [
+        {"customer_id": customers[i % len(customers)], "amount": 1_000.0 + i} for i in range(50)
+    ]
+    plain = client.post(
+        "/v1/score/batch", json={"items": items}, headers={"Accept-Encoding": "identity"}
+    )
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    with client.stream(
+        "POST",
+        "/v1/score/batch",
+        json={"items": items},
+        headers={"Accept-Encoding": f"br, {coding}"},
+    ) as packed:
+        raw = b"".join(packed.iter_raw())  # as sent, not decoded
+    assert packed.status_code == 200
+    assert packed.headers["content-encoding"] == coding
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) == len(raw) < len(plain.content) / 5
+    answer, expected = json.loads(_decoded(coding, raw)), plain.json()
+    assert answer["count"] == expected["count"] == 50
+    for mine, theirs in zip(answer["results"], expected["results"], strict=True):
+        assert mine.pop("decision_id") != theirs.pop("decision_id")  # each score is a decision
+        assert mine == theirs
