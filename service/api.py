@@ -34,6 +34,7 @@ from features.ledger import LedgerStore
 from service.answers import answers_json
 from service.audit import AuditLog, DecisionFilter
 from service.auth import allowed_caller, require
+from service.content_coding import CONTENT_CODINGS, content_coding
 from service.errors import BatchTooLarge, ErrorBody, NotFound
 from service.ingestion import Answer, Idempotency, Ingestor, request_digest
 from service.json_body import read_body, validated
@@ -41,7 +42,7 @@ from service.keys import ApiKey, ApiKeys, Permission
 from service.memory import cyclic_collection_paused, give_back_freed_memory
 from service.metrics import ServiceMetrics
 from service.model_host import ModelHost, ReloadOutcome
-from service.pieces import CONTENT_CODINGS, PiecesResponse, content_coding
+from service.pieces import PiecesResponse
 from service.profiles import company_profile, customer_profile
 from service.rounds import ScoreRounds
 from service.schemas import (

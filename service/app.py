@@ -50,7 +50,9 @@ payment, expected payment date, grade A (lowest risk) to E, and the reasons in F
 English, and the payment terms to offer. Every /v1 call needs an API key (`X-API-Key` header)
 whose roles allow it: sales (score, read), erp (score, ingest), analyst (model, policy, decision
 log). Errors are JSON `{"error", "message", "fields"}`; bad input is always a 4xx naming the
-field.
+field. A request body may be sent compressed (`Content-Encoding: zstd` or `gzip`; its decoded
+size is held to the body limit), and a batch's answer is compressed for a client whose
+`Accept-Encoding` allows it.
 """
 
 

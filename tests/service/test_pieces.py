@@ -16,7 +16,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import API_KEY_HEADER
-from service.pieces import PiecesResponse, content_coding
+from service.content_coding import content_coding
+from service.pieces import PiecesResponse
 
 from .conftest import TestClient, app_on_a_copy
 
