@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.content_coding import (
@@ -56,8 +57,8 @@ class BodySizeLimit:
         body = b"".join(chunks)
         coding = headers.get(b"content-encoding", b"").decode("latin-1").strip()
         if body and coding and coding.lower() != "identity":
-            try:
-                body = decoded(body, coding, self.max_bytes)
+            try:  # megabytes to decode: on a thread, not the event loop's
+                body = await run_in_threadpool(decoded, body, coding, self.max_bytes)
             except CodingTooLarge:
                 await self._too_large(send, decoded=True)
                 return
