@@ -8,9 +8,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import zstandard
-from httpx import Response
+from httpx import Client, Response
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,8 @@ from service.content_coding import (
 )
 
 from .conftest import TODAY, TestClient, app_on_a_copy, service_settings, signed_in
+from .live_server import live_server
+from .test_faults import WAIT_SECONDS, _service_data, _settings
 from .test_ingestion import INVOICE
 
 LIMIT = 64 * 1024
@@ -51,7 +54,7 @@ def small(data_dir: Path, model_dir: Path) -> Iterator[TestClient]:
         yield client
 
 
-def _sent(client: TestClient, method: str, path: str, body: bytes, coding: str) -> Response:
+def _sent(client: Client, method: str, path: str, body: bytes, coding: str) -> Response:
     headers = {"content-type": "application/json", "content-encoding": coding}
     return client.request(method, path, content=body, headers=headers)
 
@@ -153,3 +156,45 @@ def test_what_is_compressed_in_pieces_decodes_to_the_same_bytes(
     size = len(data) // pieces + 1
     parts = [data[at : at + size] for at in range(0, len(data), size)] or [b""]
     assert decoded(b"".join(compressed(parts, coding)), coding, len(data)) == data
+
+
+def test_over_a_real_server_bodies_and_answers_travel_compressed(
+    tmp_path: Path, data_dir: Path, model_dir: Path, portfolio: dict[str, pd.DataFrame]
+) -> None:
+    """uvicorn on 127.0.0.1: a gzip bulk write is stored; a batch of 3,000 comes back in
+    slices after its announced length, as JSON or in zstd, the same scores either way."""
+    data, tokens = _service_data(tmp_path, data_dir, erp=["erp"])
+    customers = portfolio["customer"]["customer_id"].tolist()
+    items = [{"customer_id": customers[i % len(customers)], "amount": 900.0 + i}
+             for i in range(3_000)]  # fmt: skip
+    invoices = [{**INVOICE, "invoice_id": f"WIRE-{i}"} for i in range(500)]
+    bulk = gzip.compress(json.dumps({"items": invoices}).encode())
+    answers = {}
+    with (
+        live_server(_settings(data, model_dir), tmp_path / "run") as server,
+        server.client(tokens["erp"], timeout=WAIT_SECONDS) as http,
+    ):
+        stored = _sent(http, "PUT", "/v1/invoices", bulk, "gzip")
+        assert stored.status_code == 201, stored.text
+        assert stored.json()["added"] == 500
+        for coding in ("identity", "zstd"):
+            with http.stream("POST", "/v1/score/batch", json={"items": items},
+                             headers={"Accept-Encoding": coding}) as response:  # fmt: skip
+                raw = b"".join(response.iter_raw())
+            assert response.status_code == 200
+            assert response.headers.get("content-encoding", "identity") == coding
+            assert int(response.headers["content-length"]) == len(raw)
+            answers[coding] = (len(raw), json.loads(_decoded_as(coding, raw)))
+    (plain_size, plain), (packed_size, packed) = answers["identity"], answers["zstd"]
+    assert packed_size < plain_size / 5
+    assert plain["count"] == packed["count"] == 3_000
+    assert [r["subject"]["customer_id"] for r in plain["results"]] == [
+        item["customer_id"] for item in items
+    ]
+    for mine, theirs in zip(plain["results"], packed["results"], strict=True):
+        assert mine.pop("decision_id") != theirs.pop("decision_id")
+        assert mine == theirs
+
+
+def _decoded_as(coding: str, raw: bytes) -> bytes:
+    return raw if coding == "identity" else decoded(raw, coding, 100 * 2**20)
