@@ -21,6 +21,7 @@ from features.ledger import LedgerStore
 from service.api import ServiceState, operations, score_route, v1
 from service.audit import AuditLog
 from service.body_limit import BodySizeLimit
+from service.compression import ResponseCompression
 from service.errors import ModelReloadRefused, install_error_handlers
 from service.ingestion import Ingestor
 from service.keys import ApiKeys
@@ -127,6 +128,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
     app.include_router(operations)
     install_web(app)  # the web pages for sales reps and analysts
     app.router.routes.insert(0, score_route)  # first: the hot path (see service.api)
+    app.add_middleware(ResponseCompression)  # innermost: sees the responses as made
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTiming, metrics=metrics)  # outermost: times 413s too
     return app

@@ -21,6 +21,7 @@ __all__ = [
     "CodingUnknown",
     "CodingUnreadable",
     "compressed",
+    "compressor",
     "content_coding",
     "decoded",
 ]
@@ -76,13 +77,15 @@ def _weight(parameters: str) -> float | None:
 def compressed(pieces: Iterable[bytes], coding: str) -> list[bytes]:
     """The pieces compressed as one stream (each piece compressed as it comes; what they
     share is shared), a piece of output for each piece of input that gave some."""
-    compress, flush = _stream(coding)
+    compress, flush = compressor(coding)
     out = [compress(piece) for piece in pieces]
     out.append(flush())
     return [piece for piece in out if piece]
 
 
-def _stream(coding: str) -> tuple[Callable[[bytes], bytes], Callable[[], bytes]]:
+def compressor(coding: str) -> tuple[Callable[[bytes], bytes], Callable[[], bytes]]:
+    """A new stream in `coding`: the function that compresses each piece as it comes, and the
+    one that ends the stream."""
     if coding == "zstd":
         zstd = zstandard.ZstdCompressor().compressobj()  # its default level, 3
         return zstd.compress, zstd.flush
