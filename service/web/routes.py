@@ -261,11 +261,15 @@ def model_card(page: PageDep, web_state: WebDep) -> HTMLResponse:
         recent_n = len(features)
         if latest is not None:
             recent_day = latest.as_of
-            first = read_run(state.store.engine, first_of_model=model.version, full=False)
             trained = model.psi_references.get(SCORE_REFERENCE)
             if trained is not None:  # the score on the training's validation window
                 score_row = score_drift_from(trained, latest.decisions["p_late"].to_numpy())
-            elif first is not None and first.decided_at < latest.decided_at:
+            # A model without one (trained by an earlier version) is compared with its first
+            # portfolio run, looked up only then: on a log of millions of decisions the look-up
+            # reads the log from its start (0.4-0.6 s at 1.3 million).
+            elif (
+                first := read_run(state.store.engine, first_of_model=model.version, full=False)
+            ) is not None and first.decided_at < latest.decided_at:
                 reference_day = first.as_of
                 score_row = score_drift(first.decisions["p_late"].to_numpy(),
                                         latest.decisions["p_late"].to_numpy())  # fmt: skip

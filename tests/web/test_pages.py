@@ -3,24 +3,28 @@ prospect check's messages, and how long each page takes (printed, not asserted: 
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import time
 import warnings
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi import FastAPI
 
+from features.drift import SCORE_REFERENCE
+from features.scoring_model import ScoringModel
 from features.siren import luhn_check_digit, luhn_is_valid
 from service.app import create_app
-from service.web.portfolio_scoring import read_run
+from service.schemas import ScoreRequest
+from service.web.portfolio_scoring import PORTFOLIO, read_run
 from service.web.session import KEY_COOKIE
 from tests.conftest import copy_database
-from tests.service.conftest import service_settings
+from tests.service.conftest import TODAY, service_settings
 
 from .conftest import Keys, record_previous_scoring, web_app
 
@@ -216,3 +220,33 @@ def test_the_portfolio_reads_the_latest_and_previous_scorings(
     answer = client.get("/portfolio")
     assert 'id="by-grade"' in answer.text
     assert 'id="aged-balance"' in answer.text
+
+
+def test_a_model_without_a_score_reference_is_compared_with_its_first_portfolio_run(
+    tmp_path: Path, web_data_dir: Path, model_dir: Path, keys: Keys
+) -> None:
+    """A model trained by an earlier version stores no reference for the score: the card
+    compares today's portfolio scoring with the first one the model made."""
+    trained = ScoringModel.load(model_dir)
+    assert SCORE_REFERENCE in trained.psi_references
+    legacy = dataclasses.replace(
+        trained,
+        psi_references={k: v for k, v in trained.psi_references.items() if k != SCORE_REFERENCE},
+        metadata={**trained.metadata, "version": "test-legacy"},  # no run before this test's
+    ).save(tmp_path / "legacy-bundle")
+    copy_database(web_data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
+    app = create_app(service_settings(tmp_path, legacy), today=lambda: TODAY)
+    with TestClient(app, follow_redirects=False) as test_client:
+        state = app.state.service  # this model's first portfolio run, a week earlier
+        requests = [ScoreRequest(customer_id=f"C{n:05d}", explain=False) for n in range(1, 41)]
+        earlier = [dataclasses.replace(r, as_of=TODAY - timedelta(days=7))
+                   for r in state.scorer.score(requests, explain=False)]  # fmt: skip
+        state.audit.record(requests, earlier, caller=PORTFOLIO, key_id=None, channel=PORTFOLIO,
+                           policy_version=state.policy_version)  # fmt: skip
+        signed_in(test_client, keys.analyst).get("/check")  # starts today's
+        app.state.web.scoring.wait(60)
+        assert app.state.web.scoring.status == "done", app.state.web.scoring.message
+        english = html.unescape(test_client.get("/model?lang=en").text)
+    week_ago = (TODAY - timedelta(days=7)).isoformat()
+    assert f"compared with this model's first portfolio scoring ({week_ago})" in english
+    assert "training's validation window" not in english
