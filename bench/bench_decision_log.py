@@ -1,9 +1,10 @@
 """Decision log benchmark: writing a batch's decisions and listing a customer's, on a grown log.
 
-Two SQLite logs hold the same decisions (--decisions of them, over --customers accounts), one
+Three SQLite logs hold the same decisions (--decisions of them, over --customers accounts): one
 with the schema before the per-customer and per-SIREN indexes went by block of entries
-(revision s0003: indexed by subject then entry), one at the latest revision. Prints, measured
-side by side in one run (medians, the two logs alternating):
+(revision s0003: indexed by subject then entry), one with them (s0004), one at the latest
+revision (s0005 adds the index by channel and time). Prints, measured side by side in one run
+(medians, the logs in turn):
 - appending a batch of --batch decisions, as `POST /v1/score/batch` logs them;
 - reading the rows of a customer's newest 100 decisions, as `GET /v1/decisions?customer_id=`
   does before decoding them: in one statement from the old log (as that revision's service
@@ -52,6 +53,7 @@ from service.schemas import ScoreRequest
 from service.terms import OrderColumns, PayerContact, default_policy, recommended_terms_json
 
 OLD = "s0003"  # customer and SIREN indexes by subject then entry
+BLOCKS = "s0004"  # by block of entries, subject, entry
 AS_OF = date(2026, 11, 30)
 GRADES = "ABCDE"
 
@@ -182,11 +184,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-decision-log-") as folder:
         logs = {
             f"by subject ({OLD})": open_log(Path(folder) / "old.db", OLD),
-            "by block (latest)": open_log(Path(folder) / "new.db", "head"),
+            f"by block ({BLOCKS})": open_log(Path(folder) / "blocks.db", BLOCKS),
+            "by channel too (latest)": open_log(Path(folder) / "new.db", "head"),
         }
         pick = random.Random(11)
         with Progress() as progress:
-            task = progress.add_task("filling both logs", total=args.decisions)
+            task = progress.add_task("filling the logs", total=args.decisions)
             for start in range(0, args.decisions, args.batch):
                 batch = decisions(pick, args.customers, min(args.batch, args.decisions - start))
                 for _, log in logs.values():
@@ -209,17 +212,19 @@ def main() -> None:
         lists_run = len(next(iter(lists.values())))
         print(f"\nDecision log of {args.decisions:,} decisions over {args.customers:,} customers "
               f"(SQLite), medians of {args.repeat} batches and {lists_run:,} lists:")  # fmt: skip
-        old, new = logs
+        old, blocks, new = logs
         for name, (store, _) in logs.items():
             size = Path(str(store.engine.url.database)).stat().st_size / 1e6
-            print(f"  {name:<24} append {args.batch:,}: {statistics.median(appends[name]):.3f} s"
+            print(f"  {name:<26} append {args.batch:,}: {statistics.median(appends[name]):.3f} s"
                   f" ({args.batch / statistics.median(appends[name]):,.0f} rows/s); "
                   f"a customer's newest 100 rows: {1e3 * statistics.median(lists[name]):.2f} ms; "
                   f"file {size:,.0f} MB")  # fmt: skip
             store.close()
-        ratio = statistics.median(appends[new]) / statistics.median(appends[old])
-        listed = statistics.median(lists[new]) / statistics.median(lists[old])
-        print(f"  ratio latest / {OLD}: append {ratio:.2f}, list {listed:.2f}")
+        for base in (old, blocks):
+            ratio = statistics.median(appends[new]) / statistics.median(appends[base])
+            listed = statistics.median(lists[new]) / statistics.median(lists[base])
+            print(f"  ratio latest / {base.split('(')[1][:-1]}: append {ratio:.2f}, "
+                  f"list {listed:.2f}")  # fmt: skip
         compression(pick, args.customers, args.batch, args.repeat)
 
 

@@ -80,6 +80,7 @@ decision = Table(
     PrimaryKeyConstraint("entry", name="pk_decision"),
     Index("ux_decision_decision_id", "decision_id", unique=True),
     Index("ix_decision_decided_at", "decided_at"),
+    Index("ix_decision_channel_decided_at", "channel", "decided_at"),  # a channel's latest
 )
 
 # A subject's decisions are indexed within blocks of this many consecutive entries: by

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from features.ledger import LedgerStore
-from service.answers import answers_json
+from service.answers import SubjectAnswer, answers_json
 from service.audit import CHUNK_ITEMS, AuditLog, DecisionFilter
 from service.records import MIGRATIONS, migrate_service_tables
 from service.schemas import ScoreRequest
@@ -277,3 +278,28 @@ def zlib_stream(packed: bytes) -> bool:
     except zlib.error:
         return False
     return True
+
+
+def test_answers_read_back_from_their_chunk_whatever_their_text(store: LedgerStore) -> None:
+    """A chunk keeps one answer a line; text holding line ends, commas and brackets (escaped
+    in JSON) never splits an answer."""
+    migrate_service_tables(store.engine)
+    log = AuditLog(store.engine)
+    names = ["Dupont\n,\nFils", "a\n]\n[", '"quoted", [x]', "é\u2028\u2029", "", "\\n,"]
+    answers = [
+        dataclasses.replace(
+            logged_response(f"C{i}", f"00000000-0000-7000-8000-{i:012d}"),
+            subject=SubjectAnswer(
+                customer_id=f"C{i}", siren=None, name=name, prospect=False, basis="history"
+            ),
+        )
+        for i, name in enumerate(names * 30)  # 180 answers: two chunks
+    ]
+    requests = [ScoreRequest(customer_id=a.subject.customer_id) for a in answers]
+    log.record(requests, answers, caller="t", key_id=None, channel="batch", policy_version=None)
+    listed = log.find(DecisionFilter(channel="batch", limit=1000))
+    assert [d.response["subject"]["name"] for d in reversed(listed)] == names * 30
+    for answer in (answers[0], answers[99], answers[100], answers[-1]):
+        got = log.get(str(answer.decision_id))
+        assert got is not None
+        assert got.response == json.loads(answers_json([answer])[0])
