@@ -42,6 +42,7 @@ from service.audit import (
     CHUNK_ITEMS,
     AuditLog,
     DecisionFilter,
+    answers_array,
     filtered_query,
     found_rows,
     packed,
@@ -95,10 +96,12 @@ def answer(decision_id: UUID, customer_id: str, siren: str, p_late: float) -> Sc
     )  # fmt: skip
 
 
-def sent_with_terms(pick: random.Random, customers: int, count: int) -> list[bytes]:
-    """A batch's answers as sent: each with the terms the shipped policy recommends for its
-    order and customer (contacts, exposure and NAF codes drawn at random)."""
-    _, answers = decisions(pick, customers, count)
+def with_terms(
+    pick: random.Random, customers: int, count: int
+) -> tuple[list[ScoreRequest], list[ScoreAnswer]]:
+    """`decisions`, each answer with the terms the shipped policy recommends for its order and
+    customer (contacts, exposure and NAF codes drawn at random)."""
+    requests, answers = decisions(pick, customers, count)
     numbers = [int(a.subject.customer_id[1:]) for a in answers if a.subject.customer_id]
     payers = [
         PayerContact(name=f"Payeur {n}", email=f"compta{n}@client{n}.fr",
@@ -127,13 +130,13 @@ def sent_with_terms(pick: random.Random, customers: int, count: int) -> list[byt
     policy = default_policy()
     for answer_, terms in zip(answers, recommended_terms_json(orders, policy), strict=True):
         answer_.terms, answer_.policy_version = terms, policy.version
-    return answers_json(answers)
+    return requests, answers
 
 
 def compression(pick: random.Random, customers: int, count: int, repeat: int) -> None:
     """The log's chunk compression against zlib's fastest level, side by side."""
-    sent = sent_with_terms(pick, customers, count)
-    chunks = [b"[" + b",".join(sent[start : start + CHUNK_ITEMS]) + b"]"
+    sent = answers_json(with_terms(pick, customers, count)[1])
+    chunks = [answers_array(sent[start : start + CHUNK_ITEMS])
               for start in range(0, count, CHUNK_ITEMS)]  # fmt: skip
     assert [item for chunk in chunks for item in unpacked(packed(chunk))] == [
         item for chunk in chunks for item in unpacked(zlib.compress(chunk, 1))

@@ -46,27 +46,24 @@ import random
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from data_copy import serving_copy
 from prometheus_client.parser import text_string_to_metric_families
 
 from features.ledger import LedgerStore
-from features.ledger_tables import metadata as ledger_tables
-from service.records import migrate_service_tables
 from service.settings import ServiceSettings
-from service.tables import api_key as api_key_table
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 120.0  # seconds a worker may take to load the model before the bench gives up
@@ -113,42 +110,6 @@ def prepare(data_dir: Path, reuse: bool) -> None:
     credit_risk(data_dir, "demo-data", "--if-missing", "--seed", "7", "--companies", "3000",
                 "--years", "4")  # fmt: skip
     credit_risk(data_dir, "train", "--if-no-champion", "--promote")
-
-
-def bench_copy(data_dir: Path, scratch: Path) -> Path:
-    """A folder the bench serves from: the ledger and API keys of `data_dir` copied into a new
-    database, beside a copy of its model registry (whose artifacts stay where they are, read
-    only). The bench's decisions, keys and model copy go there, never into the user's log,
-    and every run starts from an empty log."""
-    started = time.perf_counter()
-    served = scratch / "served"
-    served.mkdir()
-    target = LedgerStore.open(f"sqlite:///{served / 'credit_risk.db'}")  # the ledger's tables
-    migrate_service_tables(target.engine)
-    target.close()
-    copied = [*ledger_tables.sorted_tables, api_key_table]
-    copy = sqlite3.connect(f"file:{served / 'credit_risk.db'}", uri=True, isolation_level=None)
-    with closing(copy) as database:
-        source = f"file:{data_dir / 'credit_risk.db'}?mode=ro"
-        database.execute("ATTACH DATABASE ? AS source", (source,))
-        database.execute("BEGIN")
-        for table in copied:  # replacing the rows a new ledger starts with (its version)
-            columns = ", ".join(f'"{column.name}"' for column in table.columns)
-            database.execute(
-                f'INSERT OR REPLACE INTO main."{table.name}" ({columns}) '
-                f'SELECT {columns} FROM source."{table.name}"'
-            )
-        database.execute("COMMIT")
-    with (
-        closing(sqlite3.connect(f"file:{data_dir / 'mlflow.db'}?mode=ro", uri=True)) as registry,
-        closing(sqlite3.connect(served / "mlflow.db")) as kept,
-    ):
-        registry.backup(kept)
-    size = (data_dir / "credit_risk.db").stat().st_size / 1e6
-    took = time.perf_counter() - started
-    print(f"serving a copy of {data_dir}'s ledger, keys and model registry (from a {size:,.0f} MB "
-          f"database, in {took:.1f} s): the bench writes nothing there")  # fmt: skip
-    return served
 
 
 def api_key(data_dir: Path, given: str | None) -> str | None:
@@ -539,7 +500,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-service-") as scratch:
             data_dir = (args.data_dir or Path(scratch)).resolve()
             prepare(data_dir, args.reuse)
-            run(args, data_dir if args.data_dir is None else bench_copy(data_dir, Path(scratch)))
+            run(args, data_dir if args.data_dir is None else serving_copy(data_dir, Path(scratch)))
     except KeyboardInterrupt:
         raise SystemExit("interrupted: the server is stopped") from None
 

@@ -35,6 +35,7 @@ __all__ = [
     "CHUNK_ITEMS",
     "AuditLog",
     "DecisionFilter",
+    "answers_array",
     "filtered_query",
     "found_rows",
     "logged_answers",
@@ -293,8 +294,7 @@ def _chunked(
         part = rows[start : start + CHUNK_ITEMS]
         # The chunk's requests as a JSON array in one call (not one per item: half the time).
         requests = _REQUESTS.dump_json([r for r, _, _ in part], exclude_unset=True)
-        # One answer a line: reading one back splits the chunk rather than parsing it whole.
-        answers = b"[\n" + b"\n,".join(a for _, _, a in part) + b"\n]"
+        answers = answers_array([a for _, _, a in part])
         chunks.append((chunk_id, len(part), packed(requests), packed(answers)))
         values.extend(
             _row(request, response, context, None, (chunk_id, item))
@@ -354,6 +354,13 @@ def _insert(
 def packed(array: bytes) -> bytes:
     """A JSON array, compressed."""
     return _codecs().compressor.compress(array)
+
+
+def answers_array(answers: Sequence[bytes]) -> bytes:
+    """Answers as a chunk holds them: a JSON array, one answer a line (JSON writes a line end
+    in a string as an escape), so that reading one back splits the array rather than parsing
+    it whole."""
+    return b"[\n" + b"\n,".join(answers) + b"\n]"
 
 
 def unpacked(chunk: bytes) -> list[Any]:
