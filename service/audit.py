@@ -35,6 +35,7 @@ __all__ = [
     "CHUNK_ITEMS",
     "AuditLog",
     "DecisionFilter",
+    "DecisionSummary",
     "answers_array",
     "filtered_query",
     "found_rows",
@@ -193,6 +194,29 @@ class AuditLog:
         """Decisions matching every given criterion, newest first, at most `limit`."""
         with self.engine.connect() as connection:
             return _decisions(connection, found_rows(connection, criteria))
+
+    def summaries(self, criteria: DecisionFilter) -> list[DecisionSummary]:
+        """`find`'s decisions without their inputs and answers: no chunk is read (a customer's
+        200 newest decisions lie in up to 200 of them)."""
+        with self.engine.connect() as connection:
+            rows = found_rows(connection, criteria)
+        return [
+            DecisionSummary(str(row.decision_id), _aware(row.decided_at), str(row.channel),
+                            str(row.grade), float(row.p_late), row.policy_version is not None)
+            for row in rows
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DecisionSummary:
+    """A logged decision's time, channel and outcome."""
+
+    decision_id: str
+    decided_at: datetime
+    channel: str
+    grade: str
+    p_late: float
+    with_terms: bool  # the answer recommended terms (the decision names a policy version)
 
 
 def found_rows(connection: sa.Connection, criteria: DecisionFilter) -> list[sa.Row[Any]]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from features.point_in_time import NEVER, day_numbers, settlement_days
 from service.api import ServiceState
-from service.audit import DecisionFilter
+from service.audit import DecisionFilter, DecisionSummary
 from service.portfolio import ledger_for, read_by
 from service.profiles import customer_profile
 from service.schemas import CustomerResponse, DecisionOut
@@ -103,8 +103,10 @@ def customer_view(state: ServiceState, customer_id: str) -> CustomerView:
     """The card's content; UnknownCustomer when the ledger has no such account."""
     today = state.today()
     profile = customer_profile(state.store, customer_id, today)
-    decisions = state.audit.find(DecisionFilter(customer_id=customer_id, limit=SHOWN_DECISIONS))
-    latest = next((d for d in decisions if d.response.get("terms")), None)
+    decisions = state.audit.summaries(
+        DecisionFilter(customer_id=customer_id, limit=SHOWN_DECISIONS)
+    )
+    latest = _latest_terms(state, decisions)
     plan = plan_steps(latest.response.get("terms") if latest is not None else None)
     lines = _lines(state, customer_id, today)
     open_lines = sorted(
@@ -117,6 +119,17 @@ def customer_view(state: ServiceState, customer_id: str) -> CustomerView:
     )
     grades = [GradePoint(d.decided_at, d.grade, d.p_late, d.channel) for d in reversed(decisions)]
     return CustomerView(profile, lines[:SHOWN_INVOICES], open_lines, grades, plan, latest)
+
+
+def _latest_terms(state: ServiceState, decisions: list[DecisionSummary]) -> DecisionOut | None:
+    """The newest of these decisions that recommended terms, read whole (the only one whose
+    answer the card shows)."""
+    for summary in decisions:
+        if summary.with_terms:
+            found = state.audit.get(summary.decision_id)
+            if found is not None and found.response.get("terms"):
+                return found
+    return None
 
 
 @dataclass(frozen=True)

@@ -250,3 +250,31 @@ def test_a_model_without_a_score_reference_is_compared_with_its_first_portfolio_
     week_ago = (TODAY - timedelta(days=7)).isoformat()
     assert f"compared with this model's first portfolio scoring ({week_ago})" in english
     assert "training's validation window" not in english
+
+
+def test_the_customer_card_charts_every_decision_and_shows_the_latest_with_terms(
+    tmp_path: Path, web_data_dir: Path, model_dir: Path, keys: Keys
+) -> None:
+    copy_database(web_data_dir / "credit_risk.db", tmp_path / "credit_risk.db")
+    app = create_app(service_settings(tmp_path, model_dir), today=lambda: TODAY)
+    api = {"X-API-Key": keys.everything}
+    with TestClient(app) as test_client:
+        scored = test_client.post("/v1/score", json={"customer_id": "C00011"}, headers=api)
+        assert scored.status_code == 200
+        bare = test_client.post(  # newer, without terms: not the card's latest terms
+            "/v1/score/batch",
+            json={"items": [{"customer_id": "C00011", "amount": 90_000}], "terms": False},
+            headers=api,
+        )
+        assert bare.status_code == 200
+        page = signed_in(test_client, keys.everything).get("/customers/C00011?lang=en").text
+        logged = test_client.get(
+            "/v1/decisions", params={"customer_id": "C00011", "limit": 1000}, headers=api
+        ).json()["count"]
+    assert logged >= 2
+    assert page.count('<circle class="dot') == logged
+    assert "(score)" in page
+    assert "(batch)" in page
+    grade = scored.json()["grade"]
+    assert f'<div class="grade grade-{grade}" id="grade">{grade}</div>' in page
+    assert "No known dunning plan" not in page  # the plan of the score's terms
