@@ -59,7 +59,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from data_copy import serving_copy
+from data_copy import embedded_only, serving_copy
 from prometheus_client.parser import text_string_to_metric_families
 
 from features.ledger import LedgerStore
@@ -494,6 +494,7 @@ def main() -> None:
                         help="X-API-Key to send (default: $CREDIT_RISK_BENCH_API_KEY, "
                              "else a key created for the bench)")  # fmt: skip
     args = parser.parse_args()
+    embedded_only()
     # A SIGTERM stops the bench as Ctrl-C does: through the `finally` that stops the server.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from bench_decision_log import record, with_terms
-from data_copy import serving_copy
+from data_copy import embedded_only, serving_copy
 from rich.progress import Progress
 
 from service.app import create_app
@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=1_000_000,
                         help="batch decisions added to the log for the second timing")  # fmt: skip
     args = parser.parse_args()
+    embedded_only()
     folder = ServiceSettings().data_dir
     with tempfile.TemporaryDirectory(prefix="bench-web-") as scratch:
         settings = ServiceSettings(data_dir=serving_copy(folder, Path(scratch)))

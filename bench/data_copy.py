@@ -14,7 +14,25 @@ from pathlib import Path
 from features.ledger import LedgerStore
 from features.ledger_tables import metadata as ledger_tables
 from service.records import migrate_service_tables
+from service.settings import ServiceSettings
 from service.tables import api_key as api_key_table
+
+
+def embedded_only() -> None:
+    """Stop, saying why, when the settings (environment or .env) name a database or a
+    tracking server: these benchmarks measure the embedded setup of `make run` (SQLite and a
+    local MLflow store), on a copy, and would otherwise write into that server."""
+    settings = ServiceSettings()
+    given = {"CREDIT_RISK_DATABASE_URL": settings.database_url,
+             "CREDIT_RISK_TRACKING_URI": settings.tracking_uri}  # fmt: skip
+    named = [name for name, value in given.items() if value]
+    if named:
+        raise SystemExit(
+            f"{' and '.join(named)} {'is' if len(named) == 1 else 'are'} set: this benchmark "
+            "runs on a copy of a make-run data folder (SQLite, local MLflow store); unset "
+            f"{'it' if len(named) == 1 else 'them'} and point CREDIT_RISK_DATA_DIR or "
+            "--data-dir at such a folder"
+        )
 
 
 def serving_copy(data_dir: Path, scratch: Path) -> Path:
