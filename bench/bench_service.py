@@ -6,8 +6,8 @@ run (a load generator in another process, --connections concurrent connections f
 per endpoint):
 
 - a worker's time to ready (target < 5 s) and the resident memory of each worker (< 400 MB),
-  for a first start (the champion fetched from the registry: a copy kept by an earlier run is
-  set aside) and for the restart that the rest is measured on (from the local copy of the
+  for a first start (the champion fetched from the registry: the folder served is a new one)
+  and for the restart that the rest is measured on (from the local copy of the
   champion that the first start kept);
 - GET /health/live, the framework's ceiling on this machine, measured right before each score
   load that is compared with it (the shared machine's speed drifts within minutes);
@@ -43,7 +43,6 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
 import signal
 import socket
 import statistics
@@ -63,7 +62,6 @@ from data_copy import embedded_only, serving_copy
 from prometheus_client.parser import text_string_to_metric_families
 
 from features.ledger import LedgerStore
-from service.settings import ServiceSettings
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 120.0  # seconds a worker may take to load the model before the bench gives up
@@ -179,9 +177,8 @@ def wait_ready(base: str, server: subprocess.Popen[bytes], started: float) -> fl
 
 
 def first_start(data_dir: Path, workers: int) -> tuple[float, list[float]]:
-    """A start as on a new machine, without a local copy of the model (the bench's data folder
-    loses the one it has): seconds to ready, and the workers' memory then."""
-    shutil.rmtree(ServiceSettings(data_dir=data_dir).served_model_dir, ignore_errors=True)
+    """A start as on a new machine, without a local copy of the model (the folder served is
+    always a new one): seconds to ready, and the workers' memory then."""
     port = free_port()
     with serving(data_dir, port, workers) as server:
         ready = wait_ready(f"http://127.0.0.1:{port}", server, time.perf_counter())

@@ -38,7 +38,7 @@ from service.rounds import ScoreRounds
 from service.scoring import Scorer, probe_features
 from service.settings import ServiceSettings
 from service.terms import default_policy, load_policy
-from service.terms.rates_due import missing_rates, rates_days_left
+from service.terms.rates_due import rates_days_left
 from service.web import install_web
 
 __all__ = ["app_from_env", "create_app", "model_source", "served_copy"]
@@ -91,8 +91,6 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
         policy = load_policy(settings.policy_path) if settings.policy_path else default_policy()
         scorer = Scorer(store, host, today, policy, settings.memory_ledger_max_rows)
         metrics.watch_policy_rates(lambda: rates_days_left(policy, today()))
-        for gap in missing_rates(policy, today()):
-            log.warning("%s", gap.message())
         audit = AuditLog(store.engine)
         app.state.service = ServiceState(
             settings, store, host, scorer, metrics, today,
@@ -101,6 +99,8 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
             ingestor=Ingestor(store, today),
             rounds=ScoreRounds(scorer, audit, metrics),
         )  # fmt: skip
+        for warning in app.state.service.policy_warnings():  # as readiness lists them
+            log.warning("%s", warning)
         try:
             host.start()
             metrics.serving(host.model.version)

@@ -66,12 +66,11 @@ class _Reply:
 
     async def _started(self, message: Message) -> None:
         headers = list(message.get("headers", []))
-        names = {name.lower() for name, _ in headers}
         fields = {name.lower(): value for name, value in headers}
         declared = fields.get(b"content-length", b"")
         kind = fields.get(b"content-type", b"").decode("latin-1").lower()
         eligible = (
-            b"content-encoding" not in names
+            b"content-encoding" not in fields
             and declared.isdigit()
             and int(declared) >= self._min_bytes
             and kind.startswith(_TEXTUAL)
@@ -80,7 +79,8 @@ class _Reply:
             await self._send(message)
             return
         headers = _varied(headers)
-        accepted = [v for n, v in self._scope["headers"] if n.lower() == b"accept-encoding"]
+        # ASGI servers give request header names in lower case.
+        accepted = [v for n, v in self._scope["headers"] if n == b"accept-encoding"]
         coding = content_coding(b",".join(accepted).decode("latin-1"))
         if coding is None:  # the client takes it as it is
             await self._send({**message, "headers": headers})

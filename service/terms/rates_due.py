@@ -63,7 +63,7 @@ def missing_rates(
     """The half-year in force if the policy lacks its rates, and the next one if it starts
     within `warn_days` and the policy lacks its rates, in that order."""
     gaps = []
-    for starts in (_start_of(today), _start_of(_next_start(today))):
+    for starts in (_start_of(today), _next_start(today)):
         if starts > today and (starts - today).days > warn_days:
             continue
         if half_year_of(starts) in policy.interest_rates:
