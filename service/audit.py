@@ -380,11 +380,15 @@ def packed(array: bytes) -> bytes:
     return _codecs().compressor.compress(array)
 
 
+# How `answers_array` frames its lines, and `_ChunkItems` splits them.
+_LINES_OPEN, _LINES_BETWEEN, _LINES_CLOSE = b"[\n", b"\n,", b"\n]"
+
+
 def answers_array(answers: Sequence[bytes]) -> bytes:
     """Answers as a chunk holds them: a JSON array, one answer a line (JSON writes a line end
     in a string as an escape), so that reading one back splits the array rather than parsing
     it whole."""
-    return b"[\n" + b"\n,".join(answers) + b"\n]"
+    return _LINES_OPEN + _LINES_BETWEEN.join(answers) + _LINES_CLOSE
 
 
 def unpacked(chunk: bytes) -> list[Any]:
@@ -409,8 +413,8 @@ class _ChunkItems:
         array = _inflated(chunk)
         self._lines: list[bytes] = []
         self._parsed: list[Any] | None = None
-        if array.startswith(b"[\n"):
-            self._lines = array[2:-2].split(b"\n,")
+        if array.startswith(_LINES_OPEN):
+            self._lines = array[len(_LINES_OPEN) : -len(_LINES_CLOSE)].split(_LINES_BETWEEN)
         else:
             self._parsed = json.loads(array)
 

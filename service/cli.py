@@ -306,7 +306,7 @@ def init_policy(
 
 
 def _rates_table(policy: TermsPolicy, day: date) -> Table:
-    from service.terms.law import half_year_of, parse_half_year
+    from service.terms.law import half_year_of
 
     table = Table(
         "half-year", "ECB rate", "legal rate", "floor", "penalty rate", "rule",
@@ -314,7 +314,7 @@ def _rates_table(policy: TermsPolicy, day: date) -> Table:
         caption=f"floor: 3 x the legal rate for professionals; * in force on {day}",
     )  # fmt: skip
     in_force = half_year_of(day)
-    for key in sorted(policy.interest_rates, key=lambda key: parse_half_year(key) or (0, 0)):
+    for key in policy.half_years():
         rates = policy.interest_rates[key]
         rate = rates.penalty()
         table.add_row(

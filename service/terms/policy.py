@@ -73,11 +73,14 @@ class TermsPolicy:
         wanted = half_year_of(invoice_date)
         if wanted in self.interest_rates:
             return wanted, self.interest_rates[wanted], True
-        keys = sorted(self.interest_rates, key=lambda key: parse_half_year(key) or (0, 0))
-        wanted_half = parse_half_year(wanted) or (0, 0)
-        earlier = [key for key in keys if (parse_half_year(key) or (0, 0)) < wanted_half]
+        keys = self.half_years()
+        earlier = [key for key in keys if _calendar_order(key) < _calendar_order(wanted)]
         nearest = earlier[-1] if earlier else keys[0]
         return nearest, self.interest_rates[nearest], False
+
+    def half_years(self) -> list[str]:
+        """The half-years the policy has rates for, in calendar order."""
+        return sorted(self.interest_rates, key=_calendar_order)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "policy") -> TermsPolicy:
@@ -97,6 +100,10 @@ class TermsPolicy:
         if problems:
             raise InvalidPolicy(source, problems)
         return policy
+
+
+def _calendar_order(half_year: str) -> tuple[int, int]:
+    return parse_half_year(half_year) or (0, 0)
 
 
 def load_policy(path: str | Path) -> TermsPolicy:

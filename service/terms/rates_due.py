@@ -64,7 +64,7 @@ def missing_rates(
     within `warn_days` and the policy lacks its rates, in that order."""
     gaps = []
     for starts in (_start_of(today), _next_start(today)):
-        if starts > today and (starts - today).days > warn_days:
+        if (starts - today).days > warn_days:  # the next one, not due yet
             continue
         if half_year_of(starts) in policy.interest_rates:
             continue
