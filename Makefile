@@ -51,6 +51,7 @@ bench: model
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_training.py
 	$(BIN)/python bench/bench_service.py
+	$(BIN)/python bench/bench_book.py
 	$(BIN)/python bench/bench_decision_log.py
 	$(BIN)/python bench/bench_web.py
 

@@ -8,7 +8,10 @@ Python's cyclic garbage collector runs whenever 700 more objects are allocated t
 batch's answers are tens of thousands of objects that live until the batch is answered (none
 in a cycle: reference counting frees them), so the collector ran hundreds of times over
 objects it could never free: 17 % of a batch of 10,000 with terms (1.00 s against 0.83-0.86 s
-in process), a few percent of one with scores only. It is paused while a batch is scored.
+in process), a few percent of one with scores only. It is paused while a batch is scored, and
+while a worker reads the whole ledger into memory: the read's rows made it run 3,000 times,
+full passes among them that held every request of the worker, for a third of the read
+(`bench/bench_book.py`: 3.3 s against 2.0 s at the make-run size).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ on their own copy of the bundle.
 from __future__ import annotations
 
 import shutil
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -116,3 +117,11 @@ def logged_response(customer_id: str, decision_id: str) -> ScoreAnswer:
         expected_payment_date=date(2026, 2, 8), grade="C", reasons=None, review_required=False,
         review_reason=None, model_version="m1", policy_version=None, terms=None,
     )  # fmt: skip
+
+
+def books_read() -> None:
+    """Wait for the reads of the whole ledger under way in this process (by apps of this test
+    or of earlier ones): they pause the cyclic collector, for the whole process."""
+    for thread in threading.enumerate():
+        if thread.name == "whole-ledger":
+            thread.join(60)

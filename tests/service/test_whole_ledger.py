@@ -3,8 +3,10 @@ scores, reasons and terms, whichever path served the request."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
@@ -27,7 +29,7 @@ from service.scoring import Scorer, probe_features
 from service.terms import default_policy
 from tests.conftest import copy_database
 
-from .conftest import TODAY
+from .conftest import TODAY, books_read
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +217,37 @@ def test_a_book_over_the_limit_is_not_held(store: LedgerStore) -> None:
     whole.load_in_background()
     whole.wait_loaded()
     assert whole.current([], []) is None
+
+
+def test_the_book_is_read_with_the_collector_paused(store: LedgerStore) -> None:
+    """A read makes short-lived rows by the hundred thousand: the collector's automatic passes
+    over them cost a third of the read, each one holding every request of the worker. The
+    only collection while the book is read is the one made on purpose before it is frozen."""
+    whole = WholeLedger(store, max_rows=10_000_000)
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and threading.current_thread().name == "whole-ledger":
+            collections.append(info["generation"])
+
+    books_read()  # another read would hold the pause: this one's would not be seen
+    was = gc.isenabled()
+    gc.enable()
+    gc.collect()  # the counts start from nothing
+    gc.callbacks.append(seen)
+    try:
+        whole.load_in_background()
+        whole.wait_loaded()
+        held = whole.current([], [])
+        on_after = gc.isenabled()
+    finally:
+        gc.callbacks.remove(seen)
+        gc.unfreeze()  # the book froze this test process's objects too
+        if not was:
+            gc.disable()
+    assert held is not None
+    assert collections == [2]  # gc.collect() before freezing
+    assert on_after  # on again once read
 
 
 # ---- a book held while writes land ---------------------------------------------------------
