@@ -230,7 +230,7 @@ def test_the_book_is_read_with_the_collector_paused(store: LedgerStore) -> None:
         if phase == "start" and threading.current_thread().name == "whole-ledger":
             collections.append(info["generation"])
 
-    books_read()  # another read would hold the pause: this one's would not be seen
+    books_read()  # a read still under way (an earlier test's app) would hold the pause
     was = gc.isenabled()
     gc.enable()
     gc.collect()  # the counts start from nothing
