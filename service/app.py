@@ -111,6 +111,7 @@ def create_app(settings: ServiceSettings, *, today: Callable[[], date] = date.to
             yield
         finally:
             watch.stop()
+            scorer.whole_ledger.stop()
             host.stop()
             app.state.service.keys.close()
             app.state.service.audit.close()

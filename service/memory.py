@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-__all__ = ["cyclic_collection_paused", "give_back_freed_memory"]
+__all__ = ["collection_paused", "cyclic_collection_paused", "give_back_freed_memory"]
 
 _pausing = threading.Lock()
 _paused_by = 0  # blocks running with the collector paused
@@ -56,3 +56,9 @@ def cyclic_collection_paused() -> Iterator[None]:
             _paused_by -= 1
             if _paused_by == 0 and _was_enabled:
                 gc.enable()
+
+
+def collection_paused() -> bool:
+    """Whether some block (in any thread) runs with the collector paused."""
+    with _pausing:
+        return _paused_by > 0

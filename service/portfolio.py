@@ -254,6 +254,7 @@ class WholeLedger:
         self._lock = threading.Lock()  # one reader of the whole book at a time
         self._loader: threading.Thread | None = None
         self._loader_lock = threading.Lock()
+        self._stopped = threading.Event()  # no background read starts once set
         self._remembering = threading.Thread()  # the look-up of a new day's subjects, if any
         self.read_seconds = 0.0  # how long the last read of the whole book took
         self._next_read_at = 0.0  # time.monotonic() before which no background read starts
@@ -349,7 +350,7 @@ class WholeLedger:
     def load_in_background(self, once: Callable[[], bool] | None = None) -> None:
         """Start reading the book in a thread of its own, unless one already is; `once`
         given, the thread waits until it holds (for a minute at most) before reading."""
-        if self.max_rows <= 0:
+        if self.max_rows <= 0 or self._stopped.is_set():
             return
         with self._loader_lock:
             if self._loader is not None and self._loader.is_alive():
@@ -358,6 +359,11 @@ class WholeLedger:
                 target=self._load_quietly, args=(once,), name="whole-ledger", daemon=True
             )
             self._loader.start()
+
+    def stop(self) -> None:
+        """Start no background read from now on (one under way ends as it would): the service
+        stops, and its database with it."""
+        self._stopped.set()
 
     def wait_loaded(self, timeout: float | None = None) -> None:
         """Wait for the background read, and the look-up of a new day's subjects, if under
@@ -369,11 +375,11 @@ class WholeLedger:
     def _load_quietly(self, once: Callable[[], bool] | None) -> None:
         waited = 0.0
         while once is not None and not once() and waited < _WAIT_SECONDS:
-            time.sleep(_POLL_SECONDS)
+            if self._stopped.wait(_POLL_SECONDS):
+                return
             waited += _POLL_SECONDS
-        pause = self._next_read_at - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
+        if self._stopped.wait(max(self._next_read_at - time.monotonic(), 0.0)):
+            return
         try:
             self._load(self.store.version())
         except Exception as error:  # requests still read the database: a slower path, not an outage

@@ -7,7 +7,7 @@ on their own copy of the bundle.
 from __future__ import annotations
 
 import shutil
-import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +28,7 @@ from service.answers import ScoreAnswer, SubjectAnswer
 from service.app import create_app
 from service.auth import API_KEY_HEADER
 from service.keys import ROLES
+from service.memory import collection_paused
 from service.settings import ServiceSettings
 from tests.conftest import copy_database
 from training.pipeline import TrainingConfig, fit, prepare
@@ -119,9 +120,11 @@ def logged_response(customer_id: str, decision_id: str) -> ScoreAnswer:
     )  # fmt: skip
 
 
-def books_read() -> None:
-    """Wait for the reads of the whole ledger under way in this process (by apps of this test
-    or of earlier ones): they pause the cyclic collector, for the whole process."""
-    for thread in threading.enumerate():
-        if thread.name == "whole-ledger":
-            thread.join(60)
+def collector_pauses_ended(timeout: float = 60.0) -> None:
+    """Wait until no block of this process runs with the cyclic collector paused: a read of
+    the whole ledger (by an app of this test or of an earlier one) pauses it for the whole
+    process, as a batch does."""
+    deadline = time.monotonic() + timeout
+    while collection_paused():
+        assert time.monotonic() < deadline, f"the collector is still paused after {timeout} s"
+        time.sleep(0.01)

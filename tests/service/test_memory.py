@@ -10,12 +10,12 @@ import pytest
 
 from service.memory import cyclic_collection_paused
 
-from .conftest import TestClient, books_read
+from .conftest import TestClient, collector_pauses_ended
 
 
 @pytest.fixture
 def collector_on() -> Iterator[None]:
-    books_read()
+    collector_pauses_ended()
     was = gc.isenabled()
     gc.enable()
     yield
@@ -68,13 +68,14 @@ def test_on_again_only_once_every_overlapping_block_has_ended(collector_on: None
 
 
 def test_on_again_after_a_batch_answered_or_refused(client: TestClient, collector_on: None) -> None:
+    client.app.state.service.scorer.whole_ledger.wait_loaded()  # type: ignore[attr-defined]
     answered = client.post("/v1/score/batch", json={"items": [{"customer_id": "C00001"}] * 3})
     assert answered.status_code == 200
-    books_read()  # a request may start a read of the book
+    collector_pauses_ended()  # a request may start a read of the book
     assert gc.isenabled()
     refused = client.post(
         "/v1/score/batch", json={"items": [{"customer_id": "C00001"}, {"customer_id": "NOBODY"}]}
     )
     assert refused.status_code == 404
-    books_read()
+    collector_pauses_ended()
     assert gc.isenabled()

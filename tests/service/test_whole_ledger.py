@@ -29,7 +29,7 @@ from service.scoring import Scorer, probe_features
 from service.terms import default_policy
 from tests.conftest import copy_database
 
-from .conftest import TODAY, books_read
+from .conftest import TODAY, collector_pauses_ended
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +219,21 @@ def test_a_book_over_the_limit_is_not_held(store: LedgerStore) -> None:
     assert whole.current([], []) is None
 
 
+def test_a_stopped_book_starts_no_read(store: LedgerStore) -> None:
+    """A service that stops (its database closed next) leaves no read behind: neither one
+    waiting for its condition nor one asked for afterwards."""
+    before = set(threading.enumerate())
+    whole = WholeLedger(store, max_rows=10_000_000)
+    whole.load_in_background(once=lambda: False)  # a model that never comes: a minute's wait
+    whole.stop()
+    whole.wait_loaded(timeout=5)
+    whole.load_in_background()
+    assert whole.current([], []) is None  # which would ask for a read too
+    whole.wait_loaded(timeout=5)
+    assert whole.version is None
+    assert [t for t in threading.enumerate() if t not in before and t.name == "whole-ledger"] == []
+
+
 def test_the_book_is_read_with_the_collector_paused(store: LedgerStore) -> None:
     """A read makes short-lived rows by the hundred thousand: the collector's automatic passes
     over them cost a third of the read, each one holding every request of the worker. The
@@ -230,7 +245,7 @@ def test_the_book_is_read_with_the_collector_paused(store: LedgerStore) -> None:
         if phase == "start" and threading.current_thread().name == "whole-ledger":
             collections.append(info["generation"])
 
-    books_read()  # a read still under way (an earlier test's app) would hold the pause
+    collector_pauses_ended()  # a read still under way (an earlier test's app) would hold the pause
     was = gc.isenabled()
     gc.enable()
     gc.collect()  # the counts start from nothing
