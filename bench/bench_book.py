@@ -79,23 +79,24 @@ def _read(store: LedgerStore, paused: bool) -> tuple[float, list[float]]:
     gc.collect()
     whole = service.portfolio.WholeLedger(store)
     seen: list[float] = []
-    started_at: dict[int, float] = {}
+    started = 0.0
 
     def timed(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
         if threading.current_thread().name != "whole-ledger":
             return
         if phase == "start":
-            started_at[0] = time.perf_counter()
+            started = time.perf_counter()
         else:
-            seen.append(time.perf_counter() - started_at.pop(0))
+            seen.append(time.perf_counter() - started)
 
     gc.callbacks.append(timed)
     try:
         with _pause_lifted(not paused):
-            started = time.perf_counter()
+            read_from = time.perf_counter()
             whole.load_in_background()
             whole.wait_loaded()
-            took = time.perf_counter() - started
+            took = time.perf_counter() - read_from
     finally:
         gc.callbacks.remove(timed)
     if whole.current([], []) is None:

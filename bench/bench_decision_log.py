@@ -223,11 +223,10 @@ def main() -> None:
                   f"a customer's newest 100 rows: {1e3 * statistics.median(lists[name]):.2f} ms; "
                   f"file {size:,.0f} MB")  # fmt: skip
             store.close()
-        for base in (old, blocks):
+        for base, revision in ((old, OLD), (blocks, BLOCKS)):
             ratio = statistics.median(appends[new]) / statistics.median(appends[base])
             listed = statistics.median(lists[new]) / statistics.median(lists[base])
-            print(f"  ratio latest / {base.split('(')[1][:-1]}: append {ratio:.2f}, "
-                  f"list {listed:.2f}")  # fmt: skip
+            print(f"  ratio latest / {revision}: append {ratio:.2f}, list {listed:.2f}")
         compression(pick, args.customers, args.batch, args.repeat)
 
 

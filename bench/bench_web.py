@@ -71,7 +71,7 @@ def main() -> None:
                 "model card": "/model",
             }
             fresh = {name: _timed(client, path, args.repeat) for name, path in pages.items()}
-            customers = len(state.store.read("customer"))
+            customers = state.store.count("customer")
             _grow(state.audit, args.decisions, customers)
             grown = {name: _timed(client, path, args.repeat) for name, path in pages.items()}
         print(f"{'page':<26}{'new log':>24}{f'+{args.decisions:,} decisions':>24}"

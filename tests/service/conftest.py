@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -17,6 +18,7 @@ from uuid import UUID
 
 import pandas as pd
 import pytest
+import zstandard
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
@@ -128,3 +130,14 @@ def collector_pauses_ended(timeout: float = 60.0) -> None:
     while collection_paused():
         assert time.monotonic() < deadline, f"the collector is still paused after {timeout} s"
         time.sleep(0.01)
+
+
+def as_sent(coding: str, body: bytes) -> bytes:
+    """An answer's body decoded as a client decodes it ("identity": as it is), with the
+    libraries themselves rather than `service.content_coding`, which made it: a coding bug
+    on both sides would otherwise pass."""
+    if coding == "identity":
+        return body
+    if coding == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    return zlib.decompress(body, 16 + zlib.MAX_WBITS)

@@ -25,7 +25,7 @@ from service.content_coding import (
     decoded,
 )
 
-from .conftest import TODAY, TestClient, app_on_a_copy, service_settings, signed_in
+from .conftest import TODAY, TestClient, app_on_a_copy, as_sent, service_settings, signed_in
 from .live_server import live_server
 from .test_faults import WAIT_SECONDS, _service_data, _settings
 from .test_ingestion import INVOICE
@@ -184,7 +184,7 @@ def test_over_a_real_server_bodies_and_answers_travel_compressed(
             assert response.status_code == 200
             assert response.headers.get("content-encoding", "identity") == coding
             assert int(response.headers["content-length"]) == len(raw)
-            answers[coding] = (len(raw), json.loads(_decoded_as(coding, raw)))
+            answers[coding] = (len(raw), json.loads(as_sent(coding, raw)))
     (plain_size, plain), (packed_size, packed) = answers["identity"], answers["zstd"]
     assert packed_size < plain_size / 5
     assert plain["count"] == packed["count"] == 3_000
@@ -194,7 +194,3 @@ def test_over_a_real_server_bodies_and_answers_travel_compressed(
     for mine, theirs in zip(plain["results"], packed["results"], strict=True):
         assert mine.pop("decision_id") != theirs.pop("decision_id")
         assert mine == theirs
-
-
-def _decoded_as(coding: str, raw: bytes) -> bytes:
-    return raw if coding == "identity" else decoded(raw, coding, 100 * 2**20)

@@ -4,12 +4,10 @@ the client accepts zstd or gzip."""
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import zstandard
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.routing import Route
@@ -19,7 +17,7 @@ from service.auth import API_KEY_HEADER
 from service.content_coding import content_coding
 from service.pieces import PiecesResponse
 
-from .conftest import TestClient, app_on_a_copy
+from .conftest import TestClient, app_on_a_copy, as_sent
 
 _Sent = list[tuple[str, int, bool]]  # each message: its type, body length, more_body
 
@@ -133,12 +131,6 @@ def test_the_coding_follows_accept_encoding(accepted: str | None, coding: str | 
     assert content_coding(accepted) == coding
 
 
-def _decoded(coding: str, body: bytes) -> bytes:
-    if coding == "zstd":
-        return zstandard.ZstdDecompressor().decompressobj().decompress(body)
-    return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-
-
 @pytest.mark.parametrize("coding", ["zstd", "gzip"])
 def test_a_batch_answer_is_compressed_for_a_client_that_accepts_it(
     client: TestClient, coding: str, portfolio: dict[str, pd.DataFrame]
@@ -163,7 +155,7 @@ def test_a_batch_answer_is_compressed_for_a_client_that_accepts_it(
     assert packed.headers["content-encoding"] == coding
     assert packed.headers["vary"] == "Accept-Encoding"
     assert int(packed.headers["content-length"]) == len(raw) < len(plain.content) / 5
-    answer, expected = json.loads(_decoded(coding, raw)), plain.json()
+    answer, expected = json.loads(as_sent(coding, raw)), plain.json()
     assert answer["count"] == expected["count"] == 50
     for mine, theirs in zip(answer["results"], expected["results"], strict=True):
         assert mine.pop("decision_id") != theirs.pop("decision_id")  # each score is a decision
