@@ -36,21 +36,29 @@ def embedded_only() -> None:
 
 
 def serving_copy(data_dir: Path, scratch: Path) -> Path:
-    """A folder the bench serves from: the ledger and API keys of `data_dir` copied into a new
-    database, beside a copy of its model registry (whose artifacts stay where they are, read
-    only). The bench's decisions, keys and model copy go there, never into the user's log,
-    and every run starts from an empty log."""
+    """A folder the bench serves from: the ledger and API keys (if it has any) of `data_dir`
+    copied into a new database, beside a copy of its model registry (whose artifacts stay where
+    they are, read only). The bench's decisions, keys and model copy go there, never into the
+    user's log, and every run starts from an empty log."""
     started = time.perf_counter()
     served = scratch / "served"
     served.mkdir()
     target = LedgerStore.open(f"sqlite:///{served / 'credit_risk.db'}")  # the ledger's tables
     migrate_service_tables(target.engine)
     target.close()
-    copied = [*ledger_tables.sorted_tables, api_key_table]
     copy = sqlite3.connect(f"file:{served / 'credit_risk.db'}", uri=True, isolation_level=None)
     with closing(copy) as database:
         source = f"file:{data_dir / 'credit_risk.db'}?mode=ro"
         database.execute("ATTACH DATABASE ? AS source", (source,))
+        held = {name for (name,) in database.execute(
+            "SELECT name FROM source.sqlite_master WHERE type = 'table'")}  # fmt: skip
+        # A folder that was built (`make model`) but never served has no keys table yet.
+        keys = [api_key_table] if api_key_table.name in held else []
+        copied = [*ledger_tables.sorted_tables, *keys]
+        missing = [table.name for table in copied if table.name not in held]
+        if missing:
+            raise SystemExit(f"{data_dir / 'credit_risk.db'} has no {', '.join(missing)} "
+                             "table: it is not a ledger; build one with `make model`")  # fmt: skip
         database.execute("BEGIN")
         for table in copied:  # replacing the rows a new ledger starts with (its version)
             columns = ", ".join(f'"{column.name}"' for column in table.columns)
@@ -66,6 +74,7 @@ def serving_copy(data_dir: Path, scratch: Path) -> Path:
         registry.backup(kept)
     size = (data_dir / "credit_risk.db").stat().st_size / 1e6
     took = time.perf_counter() - started
-    print(f"serving a copy of {data_dir}'s ledger, keys and model registry (from a {size:,.0f} MB "
-          f"database, in {took:.1f} s): the bench writes nothing there")  # fmt: skip
+    parts = "ledger, keys and model registry" if keys else "ledger and model registry"
+    print(f"serving a copy of {data_dir}'s {parts} (from a {size:,.0f} MB database, "
+          f"in {took:.1f} s): the bench writes nothing there")  # fmt: skip
     return served
