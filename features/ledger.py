@@ -277,6 +277,10 @@ class LedgerStore:
         with self.engine.connect() as connection:
             result = connection.execute(query)
             frames = [_typed(spec, _frame(rows, names)) for rows in result.partitions(_READ_ROWS)]
+            if where is None and connection.dialect.name == "sqlite":
+                # A whole table went through this connection's page cache, which stays full
+                # for as long as the pool keeps it: give those pages back.
+                connection.exec_driver_sql("PRAGMA shrink_memory")
         if not frames:
             return _typed(spec, _frame([], names))
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
