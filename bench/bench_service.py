@@ -207,11 +207,20 @@ def worker_pids(server_pid: int) -> list[int]:
     return sorted(children) or [server_pid]  # one worker: uvicorn serves in-process
 
 
-def memory_mb(pid: int, field: str = "VmRSS") -> float:
+def memory(pid: int) -> dict[str, float]:
+    """The process's memory figures (VmRSS, VmHWM, RssAnon, RssFile...) in MB, from one read
+    of its status: figures read together add up."""
+    figures = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        name, _, value = line.partition(":")
+        if value.strip().endswith(" kB"):
+            figures[name] = int(value.split()[0]) / 1024
+    return figures
+
+
+def memory_mb(pid: int) -> float:
+    """The process's resident memory (VmRSS) in MB."""
+    return memory(pid).get("VmRSS", float("nan"))
 
 
 def peak_reset(pid: int) -> bool:
@@ -531,13 +540,14 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
               f"MB; restart, from the local copy the first one kept: {ready:.1f} s "
               f"({verdict(ready < 5)})")  # fmt: skip
         warm = settle(workers)
-        warmed = [memory_mb(pid) for pid in workers]
+        warmed_status = [memory(pid) for pid in workers]
+        warmed = [status["VmRSS"] for status in warmed_status]
         # VmRSS counts the library files mapped from the page cache too, clean and shared by
         # every process that maps them: just after an install, the kernel holds the new files
         # in larger pages and maps about 40 MB more of them into each worker than once they
         # have been read back from disk. The worker's own memory (RssAnon) does not move.
-        warmed_own = [memory_mb(pid, "RssAnon") for pid in workers]
-        warmed_files = [memory_mb(pid, "RssFile") for pid in workers]
+        warmed_own = [status["RssAnon"] for status in warmed_status]
+        warmed_files = [status["RssFile"] for status in warmed_status]
         print(f"workers idle {warm:.1f} s after ready (the ledger loaded into memory in the "
               f"background): {', '.join(f'{m:.0f}' for m in warmed)} MB each")  # fmt: skip
         # The ceiling is measured again right before each endpoint it is compared with: the
@@ -568,8 +578,9 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
             )
             for terms, coding in ((True, "identity"), (False, "identity"), (True, "zstd"))
         }
-        rss = [memory_mb(pid) for pid in workers]
-        peak = [memory_mb(pid, "VmHWM") for pid in workers]
+        after = [memory(pid) for pid in workers]
+        rss = [status["VmRSS"] for status in after]
+        peak = [status["VmHWM"] for status in after]
     # (title, load, the ceiling it is compared with, ratio target, p99 target)
     report = (
         ("GET /health/live (ceiling)", "live score", "live score", None, None),

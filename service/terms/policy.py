@@ -73,8 +73,8 @@ class TermsPolicy:
         wanted = half_year_of(invoice_date)
         if wanted in self.interest_rates:
             return wanted, self.interest_rates[wanted], True
-        keys = self.half_years()
-        earlier = [key for key in keys if _calendar_order(key) < _calendar_order(wanted)]
+        keys, wanted_order = self.half_years(), _calendar_order(wanted)
+        earlier = [key for key in keys if _calendar_order(key) < wanted_order]
         nearest = earlier[-1] if earlier else keys[0]
         return nearest, self.interest_rates[nearest], False
 
