@@ -19,14 +19,12 @@ from .conftest import TestClient, app_on_a_copy, as_sent, signed_in
 
 ROWS = [{"decision": i, "grade": "ABCDE"[i % 5], "reason": f"retard moyen de {i} jours"}
         for i in range(1_000)]  # fmt: skip
+LARGE = b"\x89PNG" + bytes(range(256)) * 200  # a binary body of 51 KB
 
 
 def _compact(rows: list[dict[str, object]]) -> bytes:
     """The JSON a JSONResponse writes."""
     return json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-LARGE = b"\x89PNG" + bytes(range(256)) * 200  # a binary body of 51 KB
 
 
 class _InPieces:
