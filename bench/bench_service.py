@@ -220,7 +220,7 @@ def memory(pid: int) -> dict[str, float]:
 
 def memory_mb(pid: int) -> float:
     """The process's resident memory (VmRSS) in MB."""
-    return memory(pid).get("VmRSS", float("nan"))
+    return memory(pid)["VmRSS"]
 
 
 def peak_reset(pid: int) -> bool:
@@ -500,7 +500,7 @@ def main() -> None:
         type=int,
         default=15,
         help="batches timed per kind after a first one that warms up (their median is quoted: "
-        "on a shared machine a batch takes from 0.37 to 0.56 s from one to the next)",
+        "on a shared machine one batch can take half as long again as the next)",
     )
     parser.add_argument("--api-key", default=os.environ.get("CREDIT_RISK_BENCH_API_KEY"),
                         help="X-API-Key to send (default: $CREDIT_RISK_BENCH_API_KEY, "
