@@ -223,6 +223,11 @@ def memory_mb(pid: int) -> float:
     return memory(pid)["VmRSS"]
 
 
+def listed(megabytes: Sequence[float]) -> str:
+    """Each worker's figure in whole MB, as the bench prints them."""
+    return ", ".join(f"{m:.0f}" for m in megabytes)
+
+
 def peak_reset(pid: int) -> bool:
     """Start the process's peak resident memory (VmHWM) afresh from its current size; False
     where the system does not allow it (then VmHWM is the peak since the process started)."""
@@ -542,7 +547,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         at_start = [memory_mb(pid) for pid in workers]
         print(f"time to ready (first worker answering /health/ready), target < 5 s: first "
               f"start, the champion fetched from the registry: {first:.1f} s "
-              f"({verdict(first < 5)}), workers {', '.join(f'{m:.0f}' for m in first_memory)} "
+              f"({verdict(first < 5)}), workers {listed(first_memory)} "
               f"MB; restart, from the local copy the first one kept: {ready:.1f} s "
               f"({verdict(ready < 5)})")  # fmt: skip
         warm = settle(workers)
@@ -555,7 +560,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
         warmed_own = [status["RssAnon"] for status in warmed_status]
         warmed_files = [status["RssFile"] for status in warmed_status]
         print(f"workers idle {warm:.1f} s after ready (the ledger loaded into memory in the "
-              f"background): {', '.join(f'{m:.0f}' for m in warmed)} MB each")  # fmt: skip
+              f"background): {listed(warmed)} MB each")  # fmt: skip
         # The ceiling is measured again right before each endpoint it is compared with: the
         # shared machine's speed drifts within minutes (5,080 to 6,310 req/s in one hour).
         loads = {}
@@ -626,9 +631,6 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
               f"(median of {args.batch_repeat} after a first one of {batch_times[0]:.2f} s: "
               f"{', '.join(f'{t:.2f}' for t in batch_times[1:])} s); target >= 20,000 rows/s: "
               f"{verdict(rows >= 20_000)}")  # fmt: skip
-
-    def listed(values: Sequence[float]) -> str:
-        return ", ".join(f"{m:.0f}" for m in values)
 
     # The target is a ready worker's; the worker once warmed up (the ledger in memory) and the
     # peak of the 10,000-item batches are shown beside it.
