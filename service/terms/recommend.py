@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from service.terms.dunning import dunning_plan
 from service.terms.law import (
@@ -35,7 +37,9 @@ from service.terms.result import (
     LatePaymentInterest,
     PaymentDeadline,
     RecommendedTerms,
-    terms_json,
+    SharedTermsJson,
+    adjustment_json,
+    adjustments_json,
 )
 from service.terms.rules import Deadline, DunningChannel, GradeTerms, PaymentMethod, SettleRule
 
@@ -49,33 +53,99 @@ GDPR_REVIEW_REASON = (
 
 def recommend_terms(request: TermsRequest, policy: TermsPolicy, *, today: date) -> RecommendedTerms:
     """The payment terms to offer for this order; `today` stands for a missing invoice date."""
-    decided = _decided(
-        policy, request.grade, request.p_severe, request.order_amount,
+    order = _decided(
+        policy, _shared, request.grade, request.p_severe, request.order_amount,
         requested_deadline(request.requested_terms), request.open_amount,
         request.oldest_overdue_days, request.usual_monthly_amount, request.naf_code,
         request.supplier_naf_code, request.is_sole_trader, request.preferred_channel,
         request.payer, request.good_payer, request.invoice_date or today,
     )  # fmt: skip
-    return RecommendedTerms(*decided)
+    shared = order.shared
+    return RecommendedTerms(
+        grade=request.grade,
+        deadline=shared.deadline,
+        deposit_percent=order.deposit_percent,
+        deposit_amount=order.deposit_amount,
+        prepayment_required=order.prepayment,
+        settle_before_new_order=order.settle,
+        credit_limit=order.credit_limit,
+        available_credit=order.available_credit,
+        payment_method=shared.payment_method,
+        dunning_plan=shared.plan,
+        late_payment_interest=shared.interest,
+        recovery_indemnity_eur=RECOVERY_INDEMNITY_EUR,
+        legal_notice=shared.notice,
+        review_required=bool(shared.reasons),
+        review_reasons=shared.reasons,
+        policy_version=policy.version,
+        adjustments=order.adjustments(),
+    )
 
 
 def recommended_terms_json(orders: OrderColumns, policy: TermsPolicy) -> list[bytes]:
     """`recommend_terms` for many orders at once, each as the JSON of its `to_dict()`: the same
-    decisions (the same code makes them), without the objects in between, which cost a batch
-    of ten thousand orders more than the decisions themselves."""
-    rows = orders.checked_rows()
-    return [terms_json(*_decided(policy, *row)) for row in rows]
+    decisions (the same code makes them), without the objects in between. What the orders of
+    one grade, deadline and payer share is decided and written once (`_Shared`); an order's
+    own amounts and notes are filled in around it."""
+    written = []
+    for row in orders.checked_rows():
+        order = _decided(policy, _shared_once, *row)
+        adjustments = [adjustment_json(note) for note in order.notes]
+        adjustments[order.cut_at : order.cut_at] = order.shared.cut_json  # in their order
+        written.append(
+            order.shared.json.with_order(
+                order.deposit_percent, order.deposit_amount, order.prepayment, order.settle,
+                order.credit_limit, order.available_credit,
+                adjustments_json([*adjustments, *order.shared.skipped_json]),
+            )
+        )  # fmt: skip
+    return written
 
 
-_Decision = tuple[
-    str, PaymentDeadline, float, float, bool, SettleRule, float, float, PaymentMethod,
-    tuple[DunningStep, ...], LatePaymentInterest, int, str, bool, tuple[str, ...], str,
-    tuple[Adjustment, ...],
-]  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What follows from an order's grade terms, prepayment, requested deadline, invoice date,
+    sectors and payer alone: the same for many orders of a batch, worked out once."""
+
+    deadline: PaymentDeadline
+    cut: Adjustment | None  # what was cut to reach the deadline
+    interest: LatePaymentInterest
+    notice: str
+    reasons: tuple[str, ...]  # for a review
+    payment_method: PaymentMethod
+    plan: tuple[DunningStep, ...]
+    skipped: Adjustment | None  # reminders left out of the plan
+    json: SharedTermsJson
+    cut_json: tuple[bytes, ...]  # `cut`'s JSON, if any
+    skipped_json: tuple[bytes, ...]
+
+
+@dataclass(slots=True)
+class _Order:
+    """An order's own decisions beside those it shares (not frozen: ten thousand a batch)."""
+
+    shared: _Shared
+    deposit_percent: float
+    deposit_amount: float
+    prepayment: bool
+    settle: SettleRule
+    credit_limit: float
+    available_credit: float
+    notes: list[Adjustment]  # its own adjustments, in order; the deadline's goes at `cut_at`
+    cut_at: int
+
+    def adjustments(self) -> tuple[Adjustment, ...]:
+        """Every adjustment in order: deposit, prepayment, deadline, settlement, plan."""
+        shared = self.shared
+        notes = list(self.notes)
+        if shared.cut is not None:
+            notes.insert(self.cut_at, shared.cut)
+        return (*notes, *([shared.skipped] if shared.skipped is not None else []))
 
 
 def _decided(
     policy: TermsPolicy,
+    share: Callable[..., _Shared],
     grade: str,
     p_severe: float,
     order: float,
@@ -90,48 +160,92 @@ def _decided(
     payer: PayerContact | None,
     good_payer: bool,
     invoice_date: date,
-) -> _Decision:
-    """Every field of the recommendation, in `RecommendedTerms`' order."""
+) -> _Order:
+    """Every decision for one order; what it shares with others comes from `share`
+    (`_shared`, or `_shared_once`)."""
     terms = policy.terms_for(grade, order)
-    adjustments: list[Adjustment] = []
+    notes: list[Adjustment] = []
     # A prospect: the first order stands for the usual amount.
     monthly = usual_monthly_amount if usual_monthly_amount is not None else order
     credit_limit = terms.credit_limit.limit_for(monthly)
-    deposit_percent = _deposit_percent(order, open_amount, terms, credit_limit, adjustments)
-    prepayment = _prepayment(p_severe, terms, policy, deposit_percent, adjustments)
+    deposit_percent = _deposit_percent(order, open_amount, terms, credit_limit, notes)
+    prepayment = _prepayment(p_severe, terms, policy, deposit_percent, notes)
     if prepayment:
         deposit_percent = 100.0
-    deadline, cut, interest, notice, reasons = _dated(
-        policy, grade, terms.deadline, requested, prepayment, invoice_date, naf_code,
-        supplier_naf_code, is_sole_trader,
+    cut_at = len(notes)
+    shared = share(
+        policy, grade, terms, prepayment, requested, invoice_date, naf_code, supplier_naf_code,
+        is_sole_trader, preferred, payer, good_payer,
     )  # fmt: skip
-    if cut is not None:
-        adjustments.append(cut)
-    settle = _settle_rule(oldest_overdue_days, terms, policy, adjustments)
-    plan, skipped = dunning_plan(
-        terms.dunning, deadline.due_date, invoice_date, preferred, payer, good_payer
-    )
-    if skipped is not None:
-        adjustments.append(skipped)
-    return (
-        grade,
-        deadline,
+    settle = _settle_rule(oldest_overdue_days, terms, policy, notes)
+    return _Order(
+        shared,
         deposit_percent,
         round(order * deposit_percent / 100, 2),
         prepayment,
         settle,
         credit_limit,
         round(max(credit_limit - open_amount, 0.0), 2),  # in cents
-        terms.payment_method,
-        plan,
-        interest,
-        RECOVERY_INDEMNITY_EUR,
-        notice,
-        bool(reasons),
-        reasons,
-        policy.version,
-        tuple(adjustments),
+        notes,
+        cut_at,
     )
+
+
+def _shared(
+    policy: TermsPolicy,
+    grade: str,
+    terms: GradeTerms,
+    prepayment: bool,
+    requested: tuple[int, DeadlineBasis] | None,
+    invoice_date: date,
+    naf_code: str | None,
+    supplier_naf_code: str | None,
+    is_sole_trader: bool,
+    preferred: DunningChannel | None,
+    payer: PayerContact | None,
+    good_payer: bool,
+) -> _Shared:
+    deadline, cut, interest, notice, reasons = _dated(
+        policy, grade, terms.deadline, requested, prepayment, invoice_date, naf_code,
+        supplier_naf_code, is_sole_trader,
+    )  # fmt: skip
+    plan, skipped = dunning_plan(
+        terms.dunning, deadline.due_date, invoice_date, preferred, payer, good_payer
+    )
+    written = SharedTermsJson.of(
+        grade, deadline, terms.payment_method, plan, interest, RECOVERY_INDEMNITY_EUR, notice,
+        bool(reasons), reasons, policy.version,
+    )  # fmt: skip
+    return _Shared(
+        deadline, cut, interest, notice, reasons, terms.payment_method, plan, skipped, written,
+        tuple(adjustment_json(note) for note in [cut] if note is not None),
+        tuple(adjustment_json(note) for note in [skipped] if note is not None),
+    )  # fmt: skip
+
+
+def _shared_once(
+    policy: TermsPolicy,
+    grade: str,
+    terms: GradeTerms,
+    *rest: Any,
+) -> _Shared:
+    """`_shared`, worked out once per distinct input and found again: by the next order of the
+    same customer and day, and by the next batch (10,000 orders of the demo's customers on one
+    day share 2,827)."""
+    # The grade's terms by identity (hashing them costs more than the look-up saves): the key
+    # holds the policy, which holds them, so no other object can take their identity.
+    key = (policy, grade, id(terms), *rest)
+    shared = _SHARED.get(key)
+    if shared is None:
+        if len(_SHARED) >= _MOST_SHARED:  # all forgotten at once: rare, and thread-safe
+            _SHARED.clear()
+        shared = _SHARED[key] = _shared(policy, grade, terms, *rest)
+    return shared
+
+
+# `_shared_once`'s results; each holds about 2 KB of JSON (at most 10 MB in all).
+_SHARED: dict[tuple[Any, ...], _Shared] = {}
+_MOST_SHARED = 4096
 
 
 def _deposit_percent(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
@@ -21,6 +22,9 @@ __all__ = [
     "LatePaymentInterest",
     "PaymentDeadline",
     "RecommendedTerms",
+    "SharedTermsJson",
+    "adjustment_json",
+    "adjustments_json",
     "terms_json",
 ]
 
@@ -148,28 +152,88 @@ def terms_json(
     policy_version: str,
     adjustments: tuple[Adjustment, ...],
 ) -> bytes:
-    """The JSON of the `RecommendedTerms` of these fields (in its order), as `to_json`.
-
-    A batch writes ten thousand of these: the parts many recommendations share (the plan, the
-    deadline, the interest, the legal notice, the words) are written once per distinct value
-    and the rest filled in around them, which costs a tenth of writing the dict."""
-    return _TERMS % (
-        _json(grade), _deadline_json(deadline), _number(deposit_percent),
-        _number(deposit_amount), _TRUE if prepayment_required else _FALSE,
-        _json(settle_before_new_order), _number(credit_limit), _number(available_credit),
-        _json(payment_method), _plan_json(dunning_plan), _interest_json(late_payment_interest),
-        _number(recovery_indemnity_eur), _json(legal_notice),
-        _TRUE if review_required else _FALSE, _json(review_reasons), _json(policy_version),
-        _adjustments_json(adjustments) if adjustments else b"[]",
+    """The JSON of the `RecommendedTerms` of these fields (in its order), as `to_json`."""
+    shared = SharedTermsJson.of(
+        grade, deadline, payment_method, dunning_plan, late_payment_interest,
+        recovery_indemnity_eur, legal_notice, review_required, review_reasons, policy_version,
+    )  # fmt: skip
+    return shared.with_order(
+        deposit_percent, deposit_amount, prepayment_required, settle_before_new_order,
+        credit_limit, available_credit, adjustments_json(map(adjustment_json, adjustments)),
     )  # fmt: skip
 
 
-_TERMS = (
-    b'{"grade":%b,"deadline":%b,"deposit_percent":%b,"deposit_amount":%b,'
-    b'"prepayment_required":%b,"settle_before_new_order":%b,"credit_limit":%b,'
-    b'"available_credit":%b,"payment_method":%b,"dunning_plan":%b,'
-    b'"late_payment_interest":%b,"recovery_indemnity_eur":%b,"legal_notice":%b,'
-    b'"review_required":%b,"review_reasons":%b,"policy_version":%b,"adjustments":%b}'
+@dataclass(frozen=True, slots=True)
+class SharedTermsJson:
+    """The JSON of the fields that the orders of one grade, deadline, plan and notice share,
+    written once: an order's own fields (deposit, credit, settlement, adjustments) are filled
+    in between. A batch writes ten thousand recommendations; this costs a tenth of writing
+    each one's dict."""
+
+    head: bytes  # from the opening brace to the deposit percent's key
+    tail: bytes  # from the payment method to the policy version
+
+    @classmethod
+    def of(
+        cls,
+        grade: str,
+        deadline: PaymentDeadline,
+        payment_method: PaymentMethod,
+        dunning_plan: tuple[DunningStep, ...],
+        late_payment_interest: LatePaymentInterest,
+        recovery_indemnity_eur: int,
+        legal_notice: str,
+        review_required: bool,
+        review_reasons: tuple[str, ...],
+        policy_version: str,
+    ) -> SharedTermsJson:
+        return cls(
+            _HEAD % (_json(grade), _deadline_json(deadline)),
+            _TAIL % (
+                _json(payment_method), _plan_json(dunning_plan),
+                _interest_json(late_payment_interest), _number(recovery_indemnity_eur),
+                _json(legal_notice), _TRUE if review_required else _FALSE,
+                _json(review_reasons), _json(policy_version),
+            ),
+        )  # fmt: skip
+
+    def with_order(
+        self,
+        deposit_percent: float,
+        deposit_amount: float,
+        prepayment_required: bool,
+        settle_before_new_order: SettleRule,
+        credit_limit: float,
+        available_credit: float,
+        adjustments: bytes,
+    ) -> bytes:
+        """One order's JSON; `adjustments` as `adjustments_json` writes them."""
+        return _ORDER % (
+            self.head, _number(deposit_percent), _number(deposit_amount),
+            _TRUE if prepayment_required else _FALSE, _json(settle_before_new_order),
+            _number(credit_limit), _number(available_credit), self.tail, adjustments,
+        )  # fmt: skip
+
+
+def adjustment_json(adjustment: Adjustment) -> bytes:
+    return to_json(_adjustment_as_dict(adjustment))
+
+
+def adjustments_json(written: Iterable[bytes]) -> bytes:
+    """The JSON array of adjustments each written by `adjustment_json`."""
+    return b"[%b]" % b",".join(written)
+
+
+# The layout of `to_dict()`: the shared head, the order's own fields, the shared tail.
+_HEAD = b'{"grade":%b,"deadline":%b,"deposit_percent":'
+_ORDER = (
+    b'%b%b,"deposit_amount":%b,"prepayment_required":%b,"settle_before_new_order":%b,'
+    b'"credit_limit":%b,"available_credit":%b,%b,"adjustments":%b}'
+)
+_TAIL = (
+    b'"payment_method":%b,"dunning_plan":%b,"late_payment_interest":%b,'
+    b'"recovery_indemnity_eur":%b,"legal_notice":%b,"review_required":%b,"review_reasons":%b,'
+    b'"policy_version":%b'
 )
 _TRUE, _FALSE = b"true", b"false"
 
@@ -202,10 +266,6 @@ def _interest_json(interest: LatePaymentInterest) -> bytes:
     return to_json(_interest_as_dict(interest))
 
 
-def _adjustments_json(adjustments: tuple[Adjustment, ...]) -> bytes:
-    return to_json(_adjustments_as_dicts(adjustments))
-
-
 def _deadline_as_dict(deadline: PaymentDeadline) -> dict[str, Any]:
     return {
         "days": deadline.days,
@@ -215,7 +275,11 @@ def _deadline_as_dict(deadline: PaymentDeadline) -> dict[str, Any]:
 
 
 def _adjustments_as_dicts(adjustments: tuple[Adjustment, ...]) -> list[dict[str, str]]:
-    return [{"field": a.field, "rule": a.rule, "message": a.message} for a in adjustments]
+    return [_adjustment_as_dict(adjustment) for adjustment in adjustments]
+
+
+def _adjustment_as_dict(adjustment: Adjustment) -> dict[str, str]:
+    return {"field": adjustment.field, "rule": adjustment.rule, "message": adjustment.message}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,6 +9,7 @@ import gc
 import json
 import math
 import re
+import tomllib
 import weakref
 from datetime import date
 from typing import Any
@@ -28,10 +29,12 @@ from service.terms import (
     TermsPolicy,
     TermsRequest,
     default_policy,
+    recommend,
     recommend_terms,
     recommended_terms_json,
 )
 from service.terms.memo import by_identity
+from service.terms.policy import default_policy_text
 from service.terms.request import PHONE_PATTERN
 from tests.service.test_terms_properties import (
     CHANNELS,
@@ -94,6 +97,70 @@ def test_terms_write_their_numbers_as_pydantic_does(value: float) -> None:
         available_credit=value * 7,
     )  # fmt: skip
     assert odd.to_json() == to_json(odd.to_dict())
+
+
+# An order, and what each input that decides the part orders share (deadline, plan, notice,
+# review) changes into: each change gives other terms.
+_BASE = TermsRequest(
+    grade="A", p_late=0.05, p_severe=0.01, order_amount=5_000, usual_monthly_amount=20_000,
+    payer=PayerContact(name="Élise Moreau", email="elise@moreau.fr", phone="06 12 34 56 78"),
+    invoice_date=TODAY,
+)  # fmt: skip
+_SHARED_INPUTS = {
+    "grade": "C",
+    "order_amount": 60_000,  # the grade's band from 50,000 EUR
+    "p_severe": 0.6,  # prepayment, from 0.5
+    "requested_terms": RequestedTerms(days=30),
+    "invoice_date": date(2026, 12, 31),
+    "naf_code": "10.71C",  # fresh bakery: capped at 30 days
+    "supplier_naf_code": "10.71C",
+    "is_sole_trader": True,
+    "preferred_channel": "sms",
+    "payer": PayerContact(name="Jean Petit", email="jean@petit.fr"),
+    "good_payer": True,
+}
+
+
+def test_orders_that_differ_in_what_they_share_get_their_own_terms_in_one_batch() -> None:
+    """Each input that decides the shared part, changed alone, next to the unchanged order in
+    one batch (and the batch given twice): every order gets the terms it gets alone."""
+    policy = default_policy()
+    changed = [_BASE.model_copy(update={name: value}) for name, value in _SHARED_INPUTS.items()]
+    many = [order for variant in changed for order in (_BASE, variant)]
+    alone = [recommend_terms(order, policy, today=TODAY).to_json() for order in many]
+    assert all(terms != alone[0] for terms in alone[1::2])  # every change shows in them
+    for _ in range(2):  # the second time, the shared parts are found again
+        assert recommended_terms_json(OrderColumns.of(many, TODAY), policy) == alone
+
+
+def test_another_policy_gives_its_own_terms() -> None:
+    """A policy never gets what another one decided: not one made from the other with a new
+    version (their grades' terms are the same objects), not after the other is gone."""
+    first = TermsPolicy.from_dict(tomllib.loads(default_policy_text()))
+    second = dataclasses.replace(first, version="2026.1-b")
+    before = recommended_terms_json(OrderColumns.of([_BASE], TODAY), first)
+    del first
+    gc.collect()
+    after = recommended_terms_json(OrderColumns.of([_BASE], TODAY), second)
+    assert json.loads(before[0])["policy_version"] == "2026.1"
+    assert json.loads(after[0])["policy_version"] == "2026.1-b"
+    assert after == [recommend_terms(_BASE, second, today=TODAY).to_json()]
+
+
+def test_more_distinct_orders_than_the_shared_parts_kept_still_get_their_terms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the number kept, the shared parts are forgotten and worked out again."""
+    monkeypatch.setattr(recommend, "_MOST_SHARED", 3)
+    policy = default_policy()
+    many = [
+        _BASE.model_copy(update={"payer": PayerContact(email=f"ap{index % 7}@client.fr")})
+        for index in range(20)
+    ]
+    alone = [recommend_terms(order, policy, today=TODAY).to_json() for order in many]
+    assert len(set(alone)) == 7
+    assert recommended_terms_json(OrderColumns.of(many, TODAY), policy) == alone
+    assert len(recommend._SHARED) <= 3
 
 
 def _columns(**changes: Any) -> OrderColumns:
