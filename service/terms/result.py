@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -25,7 +25,6 @@ __all__ = [
     "SharedTermsJson",
     "adjustment_json",
     "adjustments_json",
-    "terms_json",
 ]
 
 
@@ -130,37 +129,16 @@ class RecommendedTerms:
 
     def to_json(self) -> bytes:
         """The JSON of `to_dict()`, made of the JSON of its parts, most of them shared."""
-        return terms_json(*(getattr(self, field.name) for field in fields(self)))
-
-
-def terms_json(
-    grade: str,
-    deadline: PaymentDeadline,
-    deposit_percent: float,
-    deposit_amount: float,
-    prepayment_required: bool,
-    settle_before_new_order: SettleRule,
-    credit_limit: float,
-    available_credit: float,
-    payment_method: PaymentMethod,
-    dunning_plan: tuple[DunningStep, ...],
-    late_payment_interest: LatePaymentInterest,
-    recovery_indemnity_eur: int,
-    legal_notice: str,
-    review_required: bool,
-    review_reasons: tuple[str, ...],
-    policy_version: str,
-    adjustments: tuple[Adjustment, ...],
-) -> bytes:
-    """The JSON of the `RecommendedTerms` of these fields (in its order), as `to_json`."""
-    shared = SharedTermsJson.of(
-        grade, deadline, payment_method, dunning_plan, late_payment_interest,
-        recovery_indemnity_eur, legal_notice, review_required, review_reasons, policy_version,
-    )  # fmt: skip
-    return shared.with_order(
-        deposit_percent, deposit_amount, prepayment_required, settle_before_new_order,
-        credit_limit, available_credit, adjustments_json(map(adjustment_json, adjustments)),
-    )  # fmt: skip
+        shared = SharedTermsJson.of(
+            self.grade, self.deadline, self.payment_method, self.dunning_plan,
+            self.late_payment_interest, self.recovery_indemnity_eur, self.legal_notice,
+            self.review_required, self.review_reasons, self.policy_version,
+        )  # fmt: skip
+        return shared.with_order(
+            self.deposit_percent, self.deposit_amount, self.prepayment_required,
+            self.settle_before_new_order, self.credit_limit, self.available_credit,
+            adjustments_json(map(adjustment_json, self.adjustments)),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
