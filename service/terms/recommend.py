@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from service.terms.dunning import dunning_plan
 from service.terms.law import (
@@ -44,6 +44,8 @@ from service.terms.result import (
 from service.terms.rules import Deadline, DunningChannel, GradeTerms, PaymentMethod, SettleRule
 
 __all__ = ["GDPR_REVIEW_REASON", "recommend_terms", "recommended_terms_json"]
+
+T = TypeVar("T")
 
 GDPR_REVIEW_REASON = (
     "sole trader (entrepreneur individuel): a natural person, so this automated recommendation "
@@ -84,19 +86,19 @@ def recommend_terms(request: TermsRequest, policy: TermsPolicy, *, today: date) 
 
 def recommended_terms_json(orders: OrderColumns, policy: TermsPolicy) -> list[bytes]:
     """`recommend_terms` for many orders at once, each as the JSON of its `to_dict()`: the same
-    decisions (the same code makes them), without the objects in between. What the orders of
-    one grade, deadline and payer share is decided and written once (`_Shared`); an order's
-    own amounts and notes are filled in around it."""
+    decisions (the same code makes them), without a `RecommendedTerms` for each. What the
+    orders of one grade, deadline and payer share is decided and written once (`_Shared`); an
+    order's own amounts and notes are filled in around it."""
     written = []
     for row in orders.checked_rows():
         order = _decided(policy, _shared_once, *row)
-        adjustments = [adjustment_json(note) for note in order.notes]
-        adjustments[order.cut_at : order.cut_at] = order.shared.cut_json  # in their order
+        shared = order.shared
+        own = [adjustment_json(note) for note in order.notes]
         written.append(
-            order.shared.json.with_order(
+            shared.json.with_order(
                 order.deposit_percent, order.deposit_amount, order.prepayment, order.settle,
                 order.credit_limit, order.available_credit,
-                adjustments_json([*adjustments, *order.shared.skipped_json]),
+                adjustments_json(order.in_order(own, shared.cut_json, shared.skipped_json)),
             )
         )  # fmt: skip
     return written
@@ -108,15 +110,15 @@ class _Shared:
     sectors and payer alone: the same for many orders of a batch, worked out once."""
 
     deadline: PaymentDeadline
-    cut: Adjustment | None  # what was cut to reach the deadline
+    cut: tuple[Adjustment, ...]  # what was cut to reach the deadline: nothing, or one note
     interest: LatePaymentInterest
     notice: str
     reasons: tuple[str, ...]  # for a review
     payment_method: PaymentMethod
     plan: tuple[DunningStep, ...]
-    skipped: Adjustment | None  # reminders left out of the plan
+    skipped: tuple[Adjustment, ...]  # reminders left out of the plan: nothing, or one note
     json: SharedTermsJson
-    cut_json: tuple[bytes, ...]  # `cut`'s JSON, if any
+    cut_json: tuple[bytes, ...]  # the JSON of `cut`'s notes
     skipped_json: tuple[bytes, ...]
 
 
@@ -135,12 +137,12 @@ class _Order:
     cut_at: int
 
     def adjustments(self) -> tuple[Adjustment, ...]:
-        """Every adjustment in order: deposit, prepayment, deadline, settlement, plan."""
-        shared = self.shared
-        notes = list(self.notes)
-        if shared.cut is not None:
-            notes.insert(self.cut_at, shared.cut)
-        return (*notes, *([shared.skipped] if shared.skipped is not None else []))
+        return tuple(self.in_order(self.notes, self.shared.cut, self.shared.skipped))
+
+    def in_order(self, own: Sequence[T], cut: Sequence[T], skipped: Sequence[T]) -> list[T]:
+        """The adjustments (notes, or their JSON) in order: deposit and prepayment (its own),
+        deadline (shared), settlement (its own), plan (shared)."""
+        return [*own[: self.cut_at], *cut, *own[self.cut_at :], *skipped]
 
 
 def _decided(
@@ -216,11 +218,15 @@ def _shared(
         grade, deadline, terms.payment_method, plan, interest, RECOVERY_INDEMNITY_EUR, notice,
         bool(reasons), reasons, policy.version,
     )  # fmt: skip
+    cuts, skips = _notes(cut), _notes(skipped)
     return _Shared(
-        deadline, cut, interest, notice, reasons, terms.payment_method, plan, skipped, written,
-        tuple(adjustment_json(note) for note in [cut] if note is not None),
-        tuple(adjustment_json(note) for note in [skipped] if note is not None),
+        deadline, cuts, interest, notice, reasons, terms.payment_method, plan, skips, written,
+        tuple(map(adjustment_json, cuts)), tuple(map(adjustment_json, skips)),
     )  # fmt: skip
+
+
+def _notes(note: Adjustment | None) -> tuple[Adjustment, ...]:
+    return () if note is None else (note,)
 
 
 def _shared_once(
