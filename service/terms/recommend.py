@@ -46,6 +46,7 @@ from service.terms.rules import Deadline, DunningChannel, GradeTerms, PaymentMet
 __all__ = ["GDPR_REVIEW_REASON", "recommend_terms", "recommended_terms_json"]
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 GDPR_REVIEW_REASON = (
     "sole trader (entrepreneur individuel): a natural person, so this automated recommendation "
@@ -55,14 +56,13 @@ GDPR_REVIEW_REASON = (
 
 def recommend_terms(request: TermsRequest, policy: TermsPolicy, *, today: date) -> RecommendedTerms:
     """The payment terms to offer for this order; `today` stands for a missing invoice date."""
-    order = _decided(
+    order, shared = _decided(
         policy, _shared, request.grade, request.p_severe, request.order_amount,
         requested_deadline(request.requested_terms), request.open_amount,
         request.oldest_overdue_days, request.usual_monthly_amount, request.naf_code,
         request.supplier_naf_code, request.is_sole_trader, request.preferred_channel,
         request.payer, request.good_payer, request.invoice_date or today,
     )  # fmt: skip
-    shared = order.shared
     return RecommendedTerms(
         grade=request.grade,
         deadline=shared.deadline,
@@ -80,7 +80,7 @@ def recommend_terms(request: TermsRequest, policy: TermsPolicy, *, today: date) 
         review_required=bool(shared.reasons),
         review_reasons=shared.reasons,
         policy_version=policy.version,
-        adjustments=order.adjustments(),
+        adjustments=tuple(order.in_order(order.notes, shared.cut, shared.skipped)),
     )
 
 
@@ -91,14 +91,13 @@ def recommended_terms_json(orders: OrderColumns, policy: TermsPolicy) -> list[by
     order's own amounts and notes are filled in around it."""
     written = []
     for row in orders.checked_rows():
-        order = _decided(policy, _shared_once, *row)
-        shared = order.shared
+        order, shared = _decided(policy, _shared_json_once, *row)
         own = [adjustment_json(note) for note in order.notes]
         written.append(
-            shared.json.with_order(
+            shared.terms.with_order(
                 order.deposit_percent, order.deposit_amount, order.prepayment, order.settle,
                 order.credit_limit, order.available_credit,
-                adjustments_json(order.in_order(own, shared.cut_json, shared.skipped_json)),
+                adjustments_json(order.in_order(own, shared.cut, shared.skipped)),
             )
         )  # fmt: skip
     return written
@@ -107,7 +106,8 @@ def recommended_terms_json(orders: OrderColumns, policy: TermsPolicy) -> list[by
 @dataclass(frozen=True, slots=True)
 class _Shared:
     """What follows from an order's grade terms, prepayment, requested deadline, invoice date,
-    sectors and payer alone: the same for many orders of a batch, worked out once."""
+    sectors and payer alone: the same for many orders of a batch, which writes its JSON once
+    (`_SharedJson`)."""
 
     deadline: PaymentDeadline
     cut: tuple[Adjustment, ...]  # what was cut to reach the deadline: nothing, or one note
@@ -117,16 +117,21 @@ class _Shared:
     payment_method: PaymentMethod
     plan: tuple[DunningStep, ...]
     skipped: tuple[Adjustment, ...]  # reminders left out of the plan: nothing, or one note
-    json: SharedTermsJson
-    cut_json: tuple[bytes, ...]  # the JSON of `cut`'s notes
-    skipped_json: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _SharedJson:
+    """The JSON of a `_Shared`, as a batch writes it: all that the batch keeps of it."""
+
+    terms: SharedTermsJson
+    cut: tuple[bytes, ...]  # the JSON of the deadline's note, if any
+    skipped: tuple[bytes, ...]  # and of the plan's
 
 
 @dataclass(slots=True)
 class _Order:
-    """An order's own decisions beside those it shares (not frozen: ten thousand a batch)."""
+    """An order's own decisions (not frozen: ten thousand a batch)."""
 
-    shared: _Shared
     deposit_percent: float
     deposit_amount: float
     prepayment: bool
@@ -136,9 +141,6 @@ class _Order:
     notes: list[Adjustment]  # its own adjustments, in order; the deadline's goes at `cut_at`
     cut_at: int
 
-    def adjustments(self) -> tuple[Adjustment, ...]:
-        return tuple(self.in_order(self.notes, self.shared.cut, self.shared.skipped))
-
     def in_order(self, own: Sequence[T], cut: Sequence[T], skipped: Sequence[T]) -> list[T]:
         """The adjustments (notes, or their JSON) in order: deposit and prepayment (its own),
         deadline (shared), settlement (its own), plan (shared)."""
@@ -147,7 +149,7 @@ class _Order:
 
 def _decided(
     policy: TermsPolicy,
-    share: Callable[..., _Shared],
+    share: Callable[..., S],
     grade: str,
     p_severe: float,
     order: float,
@@ -162,9 +164,9 @@ def _decided(
     payer: PayerContact | None,
     good_payer: bool,
     invoice_date: date,
-) -> _Order:
-    """Every decision for one order; what it shares with others comes from `share`
-    (`_shared`, or `_shared_once`)."""
+) -> tuple[_Order, S]:
+    """Every decision for one order, and what it shares with others as `share` gives it
+    (`_shared`, or `_shared_json_once` for its JSON)."""
     terms = policy.terms_for(grade, order)
     notes: list[Adjustment] = []
     # A prospect: the first order stands for the usual amount.
@@ -180,8 +182,7 @@ def _decided(
         is_sole_trader, preferred, payer, good_payer,
     )  # fmt: skip
     settle = _settle_rule(oldest_overdue_days, terms, policy, notes)
-    return _Order(
-        shared,
+    own = _Order(
         deposit_percent,
         round(order * deposit_percent / 100, 2),
         prepayment,
@@ -191,6 +192,7 @@ def _decided(
         notes,
         cut_at,
     )
+    return own, shared
 
 
 def _shared(
@@ -214,14 +216,9 @@ def _shared(
     plan, skipped = dunning_plan(
         terms.dunning, deadline.due_date, invoice_date, preferred, payer, good_payer
     )
-    written = SharedTermsJson.of(
-        grade, deadline, terms.payment_method, plan, interest, RECOVERY_INDEMNITY_EUR, notice,
-        bool(reasons), reasons, policy.version,
-    )  # fmt: skip
-    cuts, skips = _notes(cut), _notes(skipped)
     return _Shared(
-        deadline, cuts, interest, notice, reasons, terms.payment_method, plan, skips, written,
-        tuple(map(adjustment_json, cuts)), tuple(map(adjustment_json, skips)),
+        deadline, _notes(cut), interest, notice, reasons, terms.payment_method, plan,
+        _notes(skipped),
     )  # fmt: skip
 
 
@@ -229,15 +226,15 @@ def _notes(note: Adjustment | None) -> tuple[Adjustment, ...]:
     return () if note is None else (note,)
 
 
-def _shared_once(
+def _shared_json_once(
     policy: TermsPolicy,
     grade: str,
     terms: GradeTerms,
     *rest: Any,
-) -> _Shared:
-    """`_shared`, worked out once per distinct input and found again: by the next order of the
-    same customer and day, and by the next batch (10,000 orders of the demo's customers on one
-    day share 2,827)."""
+) -> _SharedJson:
+    """The JSON of `_shared`, written once per distinct input and found again: by the next
+    order of the same customer and day, and by the next batch (10,000 orders of the demo's
+    customers on one day share 2,827)."""
     # The grade's terms by identity (hashing them costs more than the look-up saves): the key
     # holds the policy, which holds them, so no other object can take their identity.
     key = (policy, grade, id(terms), *rest)
@@ -245,12 +242,23 @@ def _shared_once(
     if shared is None:
         if len(_SHARED) >= _MOST_SHARED:  # all forgotten at once: rare, and thread-safe
             _SHARED.clear()
-        shared = _SHARED[key] = _shared(policy, grade, terms, *rest)
+        shared = _SHARED[key] = _written(_shared(policy, grade, terms, *rest), grade, policy)
     return shared
 
 
-# `_shared_once`'s results; each holds about 2 KB of JSON (at most 10 MB in all).
-_SHARED: dict[tuple[Any, ...], _Shared] = {}
+def _written(shared: _Shared, grade: str, policy: TermsPolicy) -> _SharedJson:
+    terms = SharedTermsJson.of(
+        grade, shared.deadline, shared.payment_method, shared.plan, shared.interest,
+        RECOVERY_INDEMNITY_EUR, shared.notice, bool(shared.reasons), shared.reasons,
+        policy.version,
+    )  # fmt: skip
+    return _SharedJson(
+        terms, tuple(map(adjustment_json, shared.cut)), tuple(map(adjustment_json, shared.skipped))
+    )
+
+
+# `_shared_json_once`'s results; each holds about 2 KB of JSON (at most 10 MB in all).
+_SHARED: dict[tuple[Any, ...], _SharedJson] = {}
 _MOST_SHARED = 4096
 
 
