@@ -568,7 +568,7 @@ def _deduplicate(spec: TableSpec, frame: pd.DataFrame, source: str) -> pd.DataFr
             RowProblem(source, int(row), ",".join(key),
                        f"duplicate {'/'.join(key)} {tuple(k) if len(k) > 1 else k[0]!s} with other "
                        f"contents than row {int(first_row)} (differs in: "
-                       f"{fields.replace(',', ', ')})")
+                       f"{fields.replace(',', ', ')})", differing=tuple(fields.split(",")))
             for row, k, first_row, fields in zip(
                 dupes.loc[conflicts, ROW], dupes.loc[conflicts, key].itertuples(index=False),
                 aligned_first.loc[conflicts, ROW], differ[conflicts], strict=True)

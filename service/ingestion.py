@@ -94,6 +94,7 @@ class Ingestor:
         idempotency: Idempotency | None = None,
     ) -> Answer:
         """Each payment becomes one settlement row per allocation."""
+        _refuse_repeated_invoices(payments, fields)
         rows, row_fields = [], []
         for payment, prefix in zip(payments, fields, strict=True):
             for j, allocation in enumerate(payment["allocations"]):
@@ -210,6 +211,26 @@ def _text(value: object) -> str | None:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def _refuse_repeated_invoices(payments: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
+    """A payment settles each invoice by one allocation: the ledger keeps one row per payment
+    and invoice, so a second allocation to the same invoice is refused rather than merged."""
+    problems = []
+    for payment, prefix in zip(payments, fields, strict=True):
+        first: dict[str, int] = {}
+        for j, allocation in enumerate(payment["allocations"]):
+            invoice_id = str(allocation["invoice_id"])
+            if invoice_id in first:
+                problems.append(RowProblem(
+                    "the request", None, f"{prefix}allocations[{j}].invoice_id",
+                    f"invoice {invoice_id} is already settled by allocations[{first[invoice_id]}] "
+                    "of this payment: send one allocation per invoice, with the whole amount "
+                    "it receives", invoice_id,
+                ))  # fmt: skip
+            first.setdefault(invoice_id, j)
+    if problems:
+        raise RequestRejected("the request", problems)
 
 
 def _located(rejected: ImportRejected, fields: Sequence[str]) -> RequestRejected:

@@ -359,7 +359,9 @@ class PaymentIn(_Input):
 
     payment_id: Identifier
     paid_date: Day
-    allocations: list[Allocation] = Field(min_length=1, max_length=1000)
+    allocations: list[Allocation] = Field(
+        min_length=1, max_length=1000, description="the invoices it settles, one allocation each"
+    )
 
 
 class PaymentBatch(_Input):

@@ -237,3 +237,31 @@ def test_payer_contacts_no_reminder_could_use(
         assert "Mme Roux" in terms  # the payer is still named in the reminders
         assert "poste 12" not in terms
         assert "roux@" not in terms
+
+
+def test_one_id_twice_in_a_request_is_refused_when_its_contents_differ(erp: TestClient) -> None:
+    items = [{**INVOICE, "invoice_id": f"TWICE-{i}"} for i in range(3)]
+    items[2] = {**items[0], "amount": 980.0}
+    refused = erp.put("/v1/invoices", json={"items": items})
+    assert refused.status_code == 409
+    assert _fields(refused) == ["items[2].amount"]  # as for an id stored with other contents
+    assert "duplicate invoice_id TWICE-0" in refused.json()["message"]
+    assert not _store(erp).read("invoice")["invoice_id"].str.startswith("TWICE-").any()
+
+    items[2] = {**items[0]}  # the same invoice sent twice in one bulk: stored once
+    stored = erp.put("/v1/invoices", json={"items": items})
+    assert stored.status_code == 201
+    assert stored.json()["added"] == 2
+    assert (_store(erp).read("invoice")["invoice_id"] == "TWICE-0").sum() == 1
+
+    erp.put("/v1/invoices/TWICE-3", json=INVOICE)
+    payment = {"payment_id": "VIR-9", "paid_date": "2025-12-10",
+               "allocations": [{"invoice_id": "TWICE-3", "amount": 250.0},
+                               {"invoice_id": "TWICE-3", "amount": 400.0}]}  # fmt: skip
+    response = erp.post("/v1/payments/bulk", json={"items": [payment]})
+    assert response.status_code == 422
+    assert _fields(response) == ["items[0].allocations[1].invoice_id"]
+    assert "allocations[0]" in response.json()["message"]
+    assert (_store(erp).read("payment")["payment_id"] == "VIR-9").sum() == 0
+    payment["allocations"] = [{"invoice_id": "TWICE-3", "amount": 650.0}]
+    assert erp.post("/v1/payments", json=payment).status_code == 201
