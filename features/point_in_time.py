@@ -33,6 +33,7 @@ LATE_DAYS = 5  # paid more than this many days after the due date is late
 SEVERE_DAYS = 60  # more than this, or never paid, is severe
 RECENT = 5  # "the last five invoices paid"
 NO_PROCEEDING_DAYS = 3650.0  # days since a proceeding, for a company that never had one
+DAYS_PER_YEAR = 365.25  # company_age_years counts these
 _PARALLEL_ROWS = 200_000  # below this, threads cost more than the gathers they share
 _SHIFT = np.int64(1 << 22)  # day numbers stay below this: customer * _SHIFT + day is a sort key
 NEVER = int(_SHIFT - 1)  # the settlement day of an invoice not settled (yet)
@@ -825,7 +826,7 @@ class _Registry:
         row = self.row_of[queries.company]
         return {
             "has_company": (row >= 0).astype(float),
-            "company_age_years": (queries.as_of - _take(self.created, row)) / 365.25,
+            "company_age_years": (queries.as_of - _take(self.created, row)) / DAYS_PER_YEAR,
             "share_capital_log": np.log1p(np.maximum(_take(self.share_capital, row), 0)),
             "legal_form": _take(self.legal_form, row),
             "naf_division": _take(self.naf_division, row),

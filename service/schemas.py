@@ -104,7 +104,11 @@ class ScoreSubject(_Input):
         DEFAULT_TERMS_DAYS, ge=0, le=365, description="proposed payment terms in days"
     )
     po_number: str | None = Field(None, max_length=64, description="purchase-order number")
-    as_of: Day | None = Field(None, description="decision day; today when omitted")
+    as_of: Day | None = Field(
+        None,
+        description="decision day, today when omitted: what was known on that day is scored; "
+        "never after today, nor before the company was created",
+    )
 
     @model_validator(mode="after")
     def _names_a_subject(self) -> ScoreSubject:

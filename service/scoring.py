@@ -21,7 +21,13 @@ import sqlalchemy as sa
 
 from features.ledger import LedgerStore
 from features.ledger_tables import ledger_tables
-from features.point_in_time import FEATURE_COLUMNS, Ledger, PreparedLedger, build_features
+from features.point_in_time import (
+    DAYS_PER_YEAR,
+    FEATURE_COLUMNS,
+    Ledger,
+    PreparedLedger,
+    build_features,
+)
 from features.reasons import Reason, explain_rows
 from features.schemas import TABLES
 from features.scoring_model import Scores, ScoringModel
@@ -187,7 +193,9 @@ class Scorer:
             if with_inline is not ledger:  # the terms read the inline rows under their own keys
                 directory = Directory.of(customers, with_inline.companies)
             prepared = PreparedLedger(with_inline)
-        return subjects, _matrix(prepared, requests, subjects, as_of).T, directory
+        features = _matrix(prepared, requests, subjects, as_of).T
+        _refuse_days_before_creation(features, subjects, prefixes, as_of)
+        return subjects, features, directory
 
     def _terms(
         self,
@@ -251,6 +259,29 @@ def _decision_day(request: ScoreSubject, prefix: str, today: date) -> date:
             f"{prefix}company.creation_date", f"{created} is after the decision day {as_of}"
         )
     return as_of
+
+
+def _refuse_days_before_creation(
+    features: np.ndarray,
+    subjects: Sequence[_Subject],
+    prefixes: Sequence[str],
+    as_of: Sequence[date],
+) -> None:
+    """A company has no registry row before the day it was created: a score as of an earlier
+    day would read the registry's future, a company some years short of being born. (Inline
+    data is checked in `_decision_day`; here are the companies of the registry.)"""
+    age_in_years = features[:, _COLUMN["company_age_years"]]
+    early = np.flatnonzero(age_in_years < 0)
+    if early.size == 0:
+        return
+    first = int(early[0])
+    day = as_of[first]
+    created = day + timedelta(days=round(-float(age_in_years[first]) * DAYS_PER_YEAR))
+    raise InvalidField(
+        f"{prefixes[first]}as_of",
+        f"{day} is before the company {subjects[first].siren} was created ({created}): "
+        "score as of that day or later",
+    )
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

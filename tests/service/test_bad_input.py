@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -102,6 +103,24 @@ def test_inline_company_created_after_the_decision_day(client: TestClient) -> No
     response = client.post("/v1/score", json={"company": company})
     assert response.status_code == 422
     assert _fields(response) == ["company.creation_date"]
+
+
+def test_a_day_before_a_known_company_was_created(client: TestClient) -> None:
+    store = client.app.state.service.store  # type: ignore[attr-defined]
+    siren = store.read("customer").set_index("customer_id").at["C00001", "siren"]
+    created = store.read("company").set_index("siren").at[siren, "creation_date"].date()
+    before = str(created - timedelta(days=1))
+    for subject in ({"customer_id": "C00001"}, {"siren": siren}):
+        refused = client.post("/v1/score", json={**subject, "as_of": before})
+        assert refused.status_code == 422
+        assert _fields(refused) == ["as_of"]
+        assert f"was created ({created})" in refused.json()["message"]
+        on_the_day = client.post("/v1/score", json={**subject, "as_of": str(created)})
+        assert on_the_day.status_code == 200
+    items = [{"customer_id": "C00002"}, {"customer_id": "C00001", "as_of": before}]
+    response = client.post("/v1/score/batch", json={"items": items})
+    assert response.status_code == 422
+    assert _fields(response) == ["items[1].as_of"]
 
 
 def test_two_different_sirens_for_one_subject(client: TestClient) -> None:

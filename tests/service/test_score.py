@@ -164,8 +164,9 @@ def test_each_item_of_a_batch_is_due_and_expected_from_its_own_day_and_terms(
     rounded to a day, never before the decision day: for every item, whatever its day."""
     terms_and_days_back = [(0, 0), (30, 1), (45, 400), (60, 31), (365, 2), (7, 90), (90, 700)]
     cycled = (terms_and_days_back * (count // 7 + 1))[:count]
+    customers = _customers_of_companies_created_by(client, TODAY - timedelta(days=700))[:6]
     items = [
-        {"customer_id": f"C{n % 6 + 1:05d}", "terms_days": terms, "as_of": str(TODAY - back)}
+        {"customer_id": customers[n % 6], "terms_days": terms, "as_of": str(TODAY - back)}
         for n, (terms, back) in enumerate((t, timedelta(days)) for t, days in cycled)
     ]
     response = client.post("/v1/score/batch", json={"items": items, "terms": False})
@@ -295,3 +296,12 @@ def test_answers_are_byte_for_byte_the_json_of_the_schema(
     assert ScoreResponse.model_validate_json(single.content).model_dump_json().encode() == (
         single.content
     )
+
+
+def _customers_of_companies_created_by(client: TestClient, day: date) -> list[str]:
+    """Customers that may be scored as of `day`: their company existed then."""
+    store = client.app.state.service.store  # type: ignore[attr-defined]
+    companies = store.read("company", columns=["siren", "creation_date"])
+    customers = store.read("customer", columns=["customer_id", "siren"])
+    old = customers.merge(companies, on="siren").query("creation_date <= @day")
+    return sorted(old["customer_id"])
