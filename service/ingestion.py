@@ -218,17 +218,16 @@ def _refuse_repeated_invoices(payments: Sequence[dict[str, Any]], fields: Sequen
     and invoice, so a second allocation to the same invoice is refused rather than merged."""
     problems = []
     for payment, prefix in zip(payments, fields, strict=True):
-        first: dict[str, int] = {}
+        first: dict[str, int] = {}  # invoice -> its first allocation
         for j, allocation in enumerate(payment["allocations"]):
             invoice_id = str(allocation["invoice_id"])
-            if invoice_id in first:
+            if (earlier := first.setdefault(invoice_id, j)) != j:
                 problems.append(RowProblem(
                     "the request", None, f"{prefix}allocations[{j}].invoice_id",
-                    f"invoice {invoice_id} is already settled by allocations[{first[invoice_id]}] "
-                    "of this payment: send one allocation per invoice, with the whole amount "
-                    "it receives", invoice_id,
+                    f"invoice {invoice_id} is already settled by allocations[{earlier}] of this "
+                    "payment: send one allocation per invoice, with the whole amount it receives",
+                    invoice_id,
                 ))  # fmt: skip
-            first.setdefault(invoice_id, j)
     if problems:
         raise RequestRejected("the request", problems)
 
